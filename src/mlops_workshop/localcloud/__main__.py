@@ -1,0 +1,65 @@
+"""`python -m mlops_workshop.localcloud start|stop|status|serve`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+
+from . import lifecycle
+from .server import DEFAULT_PORT, LocalCloud
+
+DEFAULT_STATE_DIR = ".state/localcloud"
+
+
+def serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cloud = LocalCloud(args.state_dir, port=args.port, host=args.host,
+                       settings=json.loads(args.settings) if args.settings else None)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    cloud.start()
+    logging.getLogger("mlops_workshop.localcloud").info(
+        "local cloud on %s, state in %s, executors: %s", cloud.endpoint_url, cloud.state_dir,
+        ", ".join(cloud.executors) or "none")
+    done.wait()
+    cloud.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops-workshop localcloud", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("start", "stop", "status", "serve"):
+        p = sub.add_parser(name)
+        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+        if name in ("start", "serve"):
+            p.add_argument("--port", type=int, default=DEFAULT_PORT)
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--settings", help="JSON settings for the executors")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "start":
+            state = lifecycle.start(args.state_dir, port=args.port, host=args.host,
+                                    settings=json.loads(args.settings) if args.settings else None)
+            print(f"local cloud running at {state['endpoint']} (pid {state['pid']}), state in {state['state_dir']}")
+            print(f"  export AWS_ENDPOINT_URL={state['endpoint']}")
+            return 0
+        if args.command == "stop":
+            print("stopped" if lifecycle.stop(args.state_dir) else "no local cloud was running on this folder")
+            return 0
+        print(json.dumps(lifecycle.status(args.state_dir), indent=2))
+        return 0
+    except lifecycle.LocalCloudError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Start, stop and report on the local cloud as a background process that owns one state folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .server import DEFAULT_PORT, DUMMY_CREDENTIALS
+
+STATE_FILE = "localcloud.json"
+
+
+class LocalCloudError(RuntimeError):
+    pass
+
+
+def _health(endpoint: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_localcloud/health", timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def read_state(state_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(state_dir) / STATE_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def status(state_dir: str | Path) -> dict[str, Any]:
+    """What runs: port, state folder, the server's pid and log, and each child process."""
+    state = read_state(state_dir)
+    if not state or not _alive(state["pid"]):
+        return {"running": False, "state_dir": str(Path(state_dir).resolve())}
+    health = _health(state["endpoint"]) or {}
+    return {"running": bool(health), **state, "processes": health.get("processes", []),
+            "executors": health.get("executors", [])}
+
+
+def start(state_dir: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
+          timeout: float = 30.0, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Start the local cloud on this state folder, or return the one already running on it."""
+    state_dir = Path(state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    current = status(state_dir)
+    if current["running"]:
+        return current
+    if not _port_free(host, port):
+        raise LocalCloudError(
+            f"port {port} on {host} is in use by another program; stop it or start the local cloud "
+            f"with another port (--port)")
+    log_path = state_dir / "logs" / "localcloud.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "mlops_workshop.localcloud", "serve",
+            "--state-dir", str(state_dir), "--port", str(port), "--host", host]
+    if settings:
+        args += ["--settings", json.dumps(settings)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+    endpoint = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalCloudError(f"the local cloud exited at start (code {proc.returncode}); see {log_path}")
+        if _health(endpoint, timeout=0.5):
+            state = {"pid": proc.pid, "port": port, "host": host, "endpoint": endpoint,
+                     "state_dir": str(state_dir), "log": str(log_path)}
+            (state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+            return {"running": True, **state}
+        time.sleep(0.05)
+    proc.terminate()
+    raise LocalCloudError(f"the local cloud did not answer within {timeout:.0f} s; see {log_path}")
+
+
+def stop(state_dir: str | Path, timeout: float = 20.0) -> bool:
+    """Stop the local cloud of this folder and every process it started; False when none ran."""
+    state = read_state(state_dir)
+    if not state:
+        return False
+    pid = state["pid"]
+    stopped = False
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        stopped = True
+    (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+def client_env(state_dir: str | Path) -> dict[str, str]:
+    """Variables that point boto3 in another process at the running local cloud."""
+    state = read_state(state_dir)
+    if not state:
+        raise LocalCloudError(f"no local cloud runs on {state_dir}; start it with "
+                              f"`mlops-workshop localcloud start`")
+    return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": state["endpoint"], "AWS_DEFAULT_REGION": "us-east-1"}
