@@ -201,6 +201,8 @@ class LocalCloud:
     def _parse(self, environ: dict[str, Any]) -> AwsRequest:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
+        if not length and environ.get("wsgi.input_terminated"):  # chunked (git pushes over 1 MiB): read to the end
+            body = environ["wsgi.input"].read()
         import io
         environ["wsgi.input"] = io.BytesIO(body)
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
@@ -269,7 +271,6 @@ class LocalCloud:
     def configure_moto(self) -> None:
         from moto.core.config import default_user_config
         default_user_config["stepfunctions"]["execute_state_machine"] = True
-        default_user_config["lambda"]["use_docker"] = False
         # moto's Step Functions service integrations call back into this server.
         os.environ["MOTO_PORT"] = str(self.port)
 
@@ -294,7 +295,9 @@ class LocalCloud:
         self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
         self.port = self._server.server_address[1]
         os.environ["MOTO_PORT"] = str(self.port)
-        threading.Thread(target=self._server.serve_forever, name="localcloud-http", daemon=True).start()
+        # A short poll interval lets stop() return at once instead of after up to half a second.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localcloud-http",
+                         daemon=True).start()
 
     def stop(self) -> None:
         for hook in reversed(self._shutdown_hooks):
