@@ -1,0 +1,125 @@
+"""The Lambda packages and the data set upload: what the stack reads from S3 when it is created."""
+
+import csv
+import importlib.util
+import io
+import zipfile
+
+import pytest
+
+from mlops_workshop import REPO_ROOT, packaging
+from mlops_workshop.config import WorkshopNames
+from mlops_workshop.data import DataValidationError
+
+PIPELINE_FUNCTIONS = ["CreateModelGroup", "EtlJobMonitor", "EtlLaunchJob", "TrainingJobMonitor", "TrainingLaunchJob"]
+
+
+@pytest.fixture
+def lambdas(tmp_path):
+    root = tmp_path / "lambdas"
+    (root / "Alpha").mkdir(parents=True)
+    (root / "Alpha" / "lambda.py").write_text("def lambda_handler(event, context):\n    return {'alpha': event}\n")
+    (root / "Alpha" / "helpers.py").write_text("VALUE = 1\n")
+    (root / "Alpha" / "__pycache__").mkdir()
+    (root / "Alpha" / "__pycache__" / "lambda.cpython-311.pyc").write_bytes(b"\0")
+    (root / "Beta").mkdir()
+    (root / "Beta" / "lambda.py").write_text("def lambda_handler(event, context):\n    return 'beta'\n")
+    (root / "notes").mkdir()
+    (root / "notes" / "README.md").write_text("not a function\n")
+    return root
+
+
+def test_every_folder_with_a_handler_is_a_function(lambdas):
+    assert packaging.lambda_names(lambdas) == ["Alpha", "Beta"]
+    assert set(PIPELINE_FUNCTIONS) <= set(packaging.lambda_names())
+
+
+def test_a_package_holds_the_folder_at_its_root_without_caches(lambdas):
+    archive = zipfile.ZipFile(io.BytesIO(packaging.build_package(lambdas / "Alpha")))
+    assert sorted(archive.namelist()) == ["helpers.py", "lambda.py"]
+
+
+def test_a_package_is_the_same_bytes_for_the_same_code(lambdas):
+    before = packaging.build_package(lambdas / "Alpha")
+    assert packaging.build_package(lambdas / "Alpha") == before
+    (lambdas / "Alpha" / "helpers.py").write_text("VALUE = 2\n")
+    assert packaging.build_package(lambdas / "Alpha") != before
+
+
+@pytest.mark.parametrize("name", PIPELINE_FUNCTIONS)
+def test_each_pipeline_package_imports_and_has_its_handler(name, tmp_path, aws_env):
+    zipfile.ZipFile(io.BytesIO(packaging.build_package(REPO_ROOT / "lambdas" / name))).extractall(tmp_path)
+    spec = importlib.util.spec_from_file_location(f"package_{name}", tmp_path / "lambda.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert callable(module.lambda_handler)
+
+
+def test_bad_folders_are_refused_with_the_reason(lambdas):
+    with pytest.raises(FileNotFoundError, match="no lambda.py"):
+        packaging.build_package(lambdas / "notes")
+    (lambdas / "Beta" / "lambda.py").write_text("def lambda_handler(event, context)\n")
+    with pytest.raises(ValueError, match="does not compile"):
+        packaging.build_package(lambdas / "Beta")
+    (lambdas / "Alpha" / "requirements.txt").write_text("requests\n")
+    with pytest.raises(ValueError, match="requirements.txt"):
+        packaging.build_package(lambdas / "Alpha")
+    with pytest.raises(FileNotFoundError, match="should hold one folder per Lambda function"):
+        packaging.lambda_names(lambdas / "missing")
+
+
+def test_upload_puts_each_package_under_the_prefix(kit, aws, lambdas):
+    uploaded = packaging.upload_lambda_packages(aws.s3, kit.ARTIFACT_BUCKET, "lambda", lambdas)
+    assert uploaded == {
+        "Alpha": f"s3://{kit.ARTIFACT_BUCKET}/lambda/Alpha.zip",
+        "Beta": f"s3://{kit.ARTIFACT_BUCKET}/lambda/Beta.zip",
+    }
+    body = aws.s3.get_object(Bucket=kit.ARTIFACT_BUCKET, Key="lambda/Alpha.zip")["Body"].read()
+    assert body == packaging.build_package(lambdas / "Alpha")
+
+
+def test_upload_of_an_unknown_function_uploads_nothing(kit, aws, lambdas):
+    with pytest.raises(ValueError, match="No Lambda folder for Gamma"):
+        packaging.upload_lambda_packages(aws.s3, kit.ARTIFACT_BUCKET, "lambda", lambdas, names=["Alpha", "Gamma"])
+    assert aws.s3.list_objects_v2(Bucket=kit.ARTIFACT_BUCKET).get("KeyCount") == 0
+
+
+def rows_at(s3, bucket, key):
+    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_the_bundled_data_set_goes_to_the_raw_data_key(kit, aws):
+    uri = packaging.upload_dataset(aws.s3, kit.DATA_BUCKET)
+    assert uri == f"s3://{kit.DATA_BUCKET}/input/raw/abalone.csv"
+    rows = rows_at(aws.s3, kit.DATA_BUCKET, "input/raw/abalone.csv")
+    assert len(rows) == 4177
+    assert {len(row) for row in rows} == {9}
+    assert rows[0][0] in ("M", "F", "I")
+
+
+def test_a_users_csv_is_checked_and_stored_without_its_header(kit, aws, tmp_path):
+    source = tmp_path / "mine.csv"
+    source.write_text(
+        "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings\n"
+        "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n"
+    )
+    packaging.upload_dataset(aws.s3, kit.DATA_BUCKET, "input/raw/mine.csv", source)
+    assert rows_at(aws.s3, kit.DATA_BUCKET, "input/raw/mine.csv") == [
+        ["M", "0.455", "0.365", "0.095", "0.514", "0.2245", "0.101", "0.15", "15"]
+    ]
+
+
+def test_a_bad_csv_is_refused_before_upload(kit, aws, tmp_path):
+    source = tmp_path / "bad.csv"
+    source.write_text("X,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n")
+    with pytest.raises(DataValidationError, match="unknown sex code 'X'"):
+        packaging.upload_dataset(aws.s3, kit.DATA_BUCKET, source=source)
+    assert aws.s3.list_objects_v2(Bucket=kit.DATA_BUCKET).get("KeyCount") == 0
+
+
+def test_stack_inputs_use_the_workshop_names(kit, aws):
+    uploaded = packaging.upload_stack_inputs(aws.s3, WorkshopNames())
+    assert uploaded["dataset"] == f"s3://{kit.DATA_BUCKET}/input/raw/abalone.csv"
+    for name in PIPELINE_FUNCTIONS:
+        assert uploaded[name] == f"s3://{kit.ARTIFACT_BUCKET}/lambda/{name}.zip"

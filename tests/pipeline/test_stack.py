@@ -1,0 +1,159 @@
+"""The pipeline template creates a stack in moto from the uploaded packages; the custom resource runs the real package.
+
+moto skips the CodeBuild and CodePipeline resources (it has no CloudFormation support for them); everything else
+is created, and the model package group comes from CreateModelGroup's code as uploaded to S3.
+"""
+
+import importlib.util
+import io
+import json
+import tempfile
+import types
+import urllib.parse
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.awslambda.models import LambdaFunction
+from moto.cloudformation import cloudformation_backends
+
+from mlops_workshop import REPO_ROOT, packaging
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TEMPLATE = REPO_ROOT / "cloudformation" / "mlops-pipeline.yml"
+# moto has no CloudFormation support for these two types, and says so for each.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:moto.cloudformation.parsing")
+
+
+def run_package(function, event, response_base):
+    """Run a function's deployed zip in this process, as the local cloud will in a subprocess."""
+    module_name, handler_name = function.handler.rsplit(".", 1)
+    if isinstance(event, str):
+        event = json.loads(event)
+    if "ResponseURL" in event:
+        # moto addresses the container host; the listener stands in for moto's response endpoint.
+        parts = urllib.parse.urlsplit(event["ResponseURL"])
+        event["ResponseURL"] = f"{response_base}{parts.path}?{parts.query}"
+    with tempfile.TemporaryDirectory() as folder:
+        zipfile.ZipFile(io.BytesIO(function.code_bytes)).extractall(folder)
+        spec = importlib.util.spec_from_file_location(
+            f"deployed_{function.function_name}", Path(folder) / f"{module_name}.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        context = types.SimpleNamespace(aws_request_id="moto-request", log_stream_name="moto-stream")
+        return getattr(module, handler_name)(event, context)
+
+
+@pytest.fixture
+def stack(kit, aws, cfn_listener, monkeypatch):
+    response_base = cfn_listener.url.split("/cfn-response")[0]
+    invoked = []
+
+    def invoke(self, event=None):
+        invoked.append(self.function_name)
+        try:
+            return json.dumps(run_package(self, event, response_base)), False, ""
+        except Exception as error:  # noqa: BLE001 - reported as Lambda reports a function error
+            return json.dumps({"errorMessage": str(error)}), True, ""
+
+    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke)
+    uploaded = packaging.upload_lambda_packages(aws.s3, kit.ARTIFACT_BUCKET, "lambda")
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    stack_id = cfn.create_stack(
+        StackName=kit.PIPELINE,
+        TemplateBody=TEMPLATE.read_text(),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": "DataBucket", "ParameterValue": kit.DATA_BUCKET},
+            {"ParameterKey": "ArtifactBucket", "ParameterValue": kit.ARTIFACT_BUCKET},
+        ],
+    )["StackId"]
+    assert cfn_listener.received.wait(30), f"CreateModelGroup never answered CloudFormation (invoked: {invoked})"
+    answer = cfn_listener.requests[0]["body"]
+    assert answer["Status"] == "SUCCESS", answer
+    # What moto's own response endpoint does with the answer (decorator mode has no HTTP endpoint to reach).
+    moto_stack = cloudformation_backends[ACCOUNT][REGION].get_stack(stack_id)
+    moto_stack.get_custom_resource(answer["LogicalResourceId"]).set_data(answer["Data"])
+    moto_stack.verify_readiness()
+    return types.SimpleNamespace(id=stack_id, cfn=cfn, answer=answer, uploaded=uploaded, invoked=invoked)
+
+
+def test_the_stack_is_created_with_the_model_package_group(stack):
+    description = stack.cfn.describe_stacks(StackName=stack.id)["Stacks"][0]
+    assert description["StackStatus"] == "CREATE_COMPLETE"
+    assert stack.invoked == ["create-model-group-abalone"]
+    group = boto3.client("sagemaker", region_name=REGION).describe_model_package_group(ModelPackageGroupName="abalone")
+    assert stack.answer["Data"] == {"Name": "abalone", "Arn": group["ModelPackageGroupArn"]}
+
+
+def test_the_functions_run_the_uploaded_packages_on_a_supported_runtime(kit, stack):
+    functions = {f["FunctionName"]: f for f in boto3.client("lambda", region_name=REGION).list_functions()["Functions"]}
+    expected = {
+        "create-model-group-abalone": "CreateModelGroup",
+        "etl-launch-job-abalone": "EtlLaunchJob",
+        "etl-job-monitor-abalone": "EtlJobMonitor",
+        "training-launch-job-abalone": "TrainingLaunchJob",
+        "training-job-monitor-abalone": "TrainingJobMonitor",
+    }
+    assert set(expected) <= set(functions)
+    for name, folder in expected.items():
+        assert functions[name]["Runtime"] == "python3.12"
+        assert functions[name]["Handler"] == "lambda.lambda_handler"
+        assert functions[name]["CodeSize"] == len(packaging.build_package(REPO_ROOT / "lambdas" / folder))
+    environment = functions["etl-launch-job-abalone"]["Environment"]["Variables"]
+    assert environment["DATA_BUCKET"] == kit.DATA_BUCKET
+    assert environment["GLUE_ROLE_ARN"] == f"arn:aws:iam::{ACCOUNT}:role/MLOps-Glue-{REGION}"
+
+
+def test_the_rules_send_the_state_changes_to_the_monitors(stack):
+    events = boto3.client("events", region_name=REGION)
+    for rule, source, detail_type, function in [
+        ("etl-job-state-abalone", "aws.glue", "Glue Job State Change", "etl-job-monitor-abalone"),
+        (
+            "training-job-state-abalone",
+            "aws.sagemaker",
+            "SageMaker Training Job State Change",
+            "training-job-monitor-abalone",
+        ),
+    ]:
+        description = events.describe_rule(Name=rule)
+        assert description["State"] == "ENABLED"
+        pattern = json.loads(description["EventPattern"])
+        assert (pattern["source"], pattern["detail-type"]) == ([source], [detail_type])
+        targets = events.list_targets_by_rule(Rule=rule)["Targets"]
+        assert [t["Arn"] for t in targets] == [f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"]
+    assert json.loads(events.describe_rule(Name="training-job-state-abalone")["EventPattern"])["detail"] == {
+        "TrainingJobName": [{"prefix": "mlops-abalone-"}],
+        "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
+    }
+
+
+def test_one_role_per_kind_of_principal(stack):
+    iam = boto3.client("iam", region_name=REGION)
+    roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"]}
+    principals = {}
+    for kind in ("Pipeline", "CodeBuild", "Lambda", "SageMaker", "Glue", "CloudFormation"):
+        role = roles[f"MLOps-{kind}-{REGION}"]
+        statement = role["AssumeRolePolicyDocument"]["Statement"]
+        principals[kind] = [s["Principal"]["Service"] for s in statement]
+    assert principals == {
+        "Pipeline": ["codepipeline.amazonaws.com"],
+        "CodeBuild": ["codebuild.amazonaws.com"],
+        "Lambda": ["lambda.amazonaws.com"],
+        "SageMaker": ["sagemaker.amazonaws.com"],
+        "Glue": ["glue.amazonaws.com"],
+        "CloudFormation": ["cloudformation.amazonaws.com"],
+    }
+
+
+def test_outputs_name_the_pipeline_and_the_group(stack):
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in stack.cfn.describe_stacks(StackName=stack.id)["Stacks"][0].get("Outputs", [])
+    }
+    assert outputs["GlueJobName"] == "abalone-preprocess"
+    assert outputs["SystemTestStateMachineArn"] == f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:abalone-system-test"
+    assert outputs["SageMakerRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/MLOps-SageMaker-{REGION}"
