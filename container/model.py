@@ -557,6 +557,13 @@ _NUMPY_ACTIVATIONS = {
 }
 
 
+def _numpy(tensor) -> np.ndarray:
+    """A model's output as a flat numpy array (np.asarray on a tensor warns under numpy 2)."""
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor).reshape(-1)
+
+
 class KerasPredictor:
     """The fallback for an architecture NumpyPredictor does not know: calls the Keras model itself."""
 
@@ -566,7 +573,7 @@ class KerasPredictor:
         self.model = model
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(np.asarray(x, dtype=np.float32), training=False)).reshape(-1)
+        return _numpy(self.model(np.asarray(x, dtype=np.float32), training=False))
 
 
 def extract_numpy_predictor(model) -> NumpyPredictor | None:
@@ -631,7 +638,7 @@ def load_predictor(model_dir: Path | str):
     predictor = extract_numpy_predictor(model)
     if predictor is not None:
         probe = probe_batch()
-        expected = np.asarray(model(probe, training=False)).reshape(-1)
+        expected = _numpy(model(probe, training=False))
         if same_predictions(predictor(probe), expected):
             return predictor
         print("the numpy forward pass differs from the Keras model on the probe batch; serving with Keras", file=sys.stderr)
@@ -649,7 +656,7 @@ def prepare_serving(model_dir: Path | str, path: Path | str) -> str:
         return KerasPredictor.kind
     model = load_keras_model(model_dir)
     probe = probe_batch()
-    predictor.save(path, probe_x=probe, probe_y=np.asarray(model(probe, training=False)).reshape(-1))
+    predictor.save(path, probe_x=probe, probe_y=_numpy(model(probe, training=False)))
     return NumpyPredictor.kind
 
 
