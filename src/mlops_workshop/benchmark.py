@@ -10,6 +10,9 @@ serving   single-row throughput of the model server against a bare Flask endpoin
 
 The load generator is `wrk` when it is installed (Debian: apt-get install wrk), else Python processes with
 keep-alive connections; either is bounded in time. Figures depend on the machine and on what else runs on it.
+
+pipeline  (mlops_workshop.pipeline_benchmark, not part of all) each stage's time from an empty state folder to
+          the production endpoint answering, on a local cloud of its own
 """
 
 from __future__ import annotations
@@ -410,8 +413,15 @@ def plot(results: dict, path: Path) -> Path | None:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pipeline"]:
+        from .pipeline_benchmark import main as pipeline_main
+        return pipeline_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m mlops_workshop.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("section", nargs="?", default="all", choices=["quality", "training", "serving", "all"])
+    parser.add_argument("section", nargs="?", default="all",
+                        choices=["quality", "training", "serving", "all", "pipeline"],
+                        help="pipeline (not part of all): the whole pipeline on a new local cloud, "
+                             "see `benchmark pipeline --help`")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each load round (default 5)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating load rounds per server (default 2)")

@@ -490,7 +490,8 @@ def _run_update(backend: CloudFormationBackend, stack: Stack, template_body: str
             return
         except Exception as exc:
             log.exception("updating stack %s failed", stack.name)
-            _stack_status(stack, "UPDATE_ROLLBACK_FAILED", f"The local cloud failed to update the stack: {_reason(exc)}")
+            _stack_status(stack, "UPDATE_ROLLBACK_FAILED",
+                          f"The local cloud failed to update the stack: {_reason(exc)}")
             return
         removed = {n: i for n, i in old_instances.items() if n not in new_map._parsed_resources
                    or new_map._parsed_resources.get(n) is None}
@@ -600,13 +601,24 @@ def _update_stack(self: CloudFormationBackend, name: str, template: str, role_ar
                                                                  "CREATE_FAILED", "DELETE_FAILED",
                                                                  "UPDATE_ROLLBACK_FAILED"):
         raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
-    resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+    # Compared and reused with the template's defaults filled in, as CloudFormation keeps a stack's parameters.
+    previous = _effective_parameters(stack.template_dict, stack.parameters)
+    resolved = {p["ParameterKey"]: p["ParameterValue"] for p in parameters if "ParameterValue" in p}
+    for parameter in parameters:
+        if parameter.get("UsePreviousValue"):
+            key = parameter["ParameterKey"]
+            if key not in previous:
+                raise ValidationError(message=f"Invalid input for parameter key {key}. Cannot specify "
+                                              f"usePreviousValue as true for a parameter key not in the previous "
+                                              f"template")
+            resolved[key] = previous[key]
     template = template or stack.template
     template_dict = _parse(template)
     _check_template(template_dict, _extras().get("capabilities") if _extras() else None)
     _check_parameters(template_dict, resolved)
     _order(template_dict)
-    if template_dict == stack.template_dict and resolved == stack.parameters and (tags is None or tags == stack.tags):
+    if (template_dict == stack.template_dict and _effective_parameters(template_dict, resolved) == previous
+            and (tags is None or tags == stack.tags)):
         raise ValidationError(message="No updates are to be performed.")
     new_map = parsing.ResourceMap(stack.stack_id, stack.name, resolved, tags if tags is not None else stack.tags,
                                   region_name=stack.region_name, account_id=stack.account_id,
@@ -618,6 +630,14 @@ def _update_stack(self: CloudFormationBackend, name: str, template: str, role_ar
     _spawn(f"cloudformation-update-{stack.name}", _run_update, self, stack, template, template_dict, new_map,
            resolved, tags)
     return stack
+
+
+def _effective_parameters(template: dict[str, Any], given: dict[str, Any]) -> dict[str, str]:
+    """The stack's parameter values: those given, else the template's defaults."""
+    values = {name: str(spec["Default"]) for name, spec in (template.get("Parameters") or {}).items()
+              if isinstance(spec, dict) and "Default" in spec}
+    values.update({name: str(value) for name, value in given.items()})
+    return values
 
 
 def _delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:

@@ -6,6 +6,7 @@ for a `LocalJobRun` whose state is the child process's: STARTING -> RUNNING -> S
 last line of the script's stderr as ErrorMessage, as Glue shows the uncaught exception), TIMEOUT (the run's
 Timeout, else the job's, in minutes; setting `glue_timeout_minute_s` sets how long a minute lasts, for tests),
 or STOPPED after BatchStopJobRun. Each final state emits "Glue Job State Change" on the default bus.
+UpdateJob (which moto lacks) overwrites the job's definition, as Glue does; its runs are kept.
 The script runs with this environment's Python, not Glue's Python 3.9: keep Glue scripts 3.9-compatible.
 """
 
@@ -16,6 +17,7 @@ import hashlib
 import json
 import logging
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -103,7 +105,8 @@ class GlueJobRunner:
         given = dict(run.arguments or {})
         argv = ["--job-bookmark-option", given.pop("--job-bookmark-option", "job-bookmark-disable"),
                 "--scriptLocation", given.pop("--scriptLocation", job.command.get("ScriptLocation", "")),
-                "--JOB_ID", "j_" + hashlib.sha256(job.arn.encode()).hexdigest(), "--JOB_RUN_ID", run.job_run_id, "--JOB_NAME", job.name]
+                "--JOB_ID", "j_" + hashlib.sha256(job.arn.encode()).hexdigest(), "--JOB_RUN_ID", run.job_run_id,
+                "--JOB_NAME", job.name]
         for key, value in given.items():
             if key in GLUE_SET_ARGUMENTS:
                 continue
@@ -177,6 +180,9 @@ class GlueJobRunner:
             self._finish(run, region, "SUCCEEDED", None, started)
         else:
             last = next((line for line in reversed(tail) if line.strip()), "")
+            if proc.returncode < 0:
+                # Killed from outside: the script's last words are not why it ended.
+                last = f"The job's process was killed by signal {signal.Signals(-proc.returncode).name}"
             self._finish(run, region, "FAILED", last.strip() or f"Command failed with exit code {proc.returncode}",
                          started)
 
@@ -205,6 +211,34 @@ def _glue_backend(cloud: LocalCloud, region: str) -> Any:
     return cloud.backend("glue", region)
 
 
+# JobUpdate's fields and the attributes of moto's job that hold them, with the value a field left out gets.
+JOB_UPDATE_FIELDS = {
+    "Description": ("description", None), "LogUri": ("log_uri", None), "Role": ("role", None),
+    "ExecutionProperty": ("execution_property", {}), "Command": ("command", None),
+    "DefaultArguments": ("default_arguments", {}), "NonOverridableArguments": ("non_overridable_arguments", None),
+    "Connections": ("connections", None), "MaxRetries": ("max_retries", None),
+    "AllocatedCapacity": ("allocated_capacity", None), "Timeout": ("timeout", None),
+    "MaxCapacity": ("max_capacity", None), "WorkerType": ("worker_type", None),
+    "NumberOfWorkers": ("number_of_workers", None), "SecurityConfiguration": ("security_configuration", None),
+    "NotificationProperty": ("notification_property", None), "GlueVersion": ("glue_version", None),
+    "CodeGenConfigurationNodes": ("code_gen_configuration_nodes", None),
+    "ExecutionClass": ("execution_class", "STANDARD"), "SourceControlDetails": ("source_control_details", None),
+}
+
+
+def update_job(job: Any, update: dict[str, Any]) -> None:
+    """UpdateJob as Glue does it: the job's definition is overwritten by JobUpdate; its runs are kept."""
+    unknown = sorted(set(update) - set(JOB_UPDATE_FIELDS))
+    if unknown:
+        raise ValueError(f"JobUpdate has unknown fields {', '.join(unknown)}")
+    for key in ("Role", "Command"):
+        if not update.get(key):
+            raise ValueError(f"JobUpdate.{key} is required: the new definition replaces the whole job")
+    for key, (attribute, default) in JOB_UPDATE_FIELDS.items():
+        setattr(job, attribute, update.get(key, default))
+    job.last_modified_on = utcnow()
+
+
 def install(cloud: LocalCloud) -> None:
     runner = GlueJobRunner(cloud)
 
@@ -220,6 +254,21 @@ def install(cloud: LocalCloud) -> None:
                 job.job_runs[index] = local
                 runner.start(job, local, req.region)
         return None
+
+    # moto 5.2.5 has no UpdateJob; a pipeline's second execution updates its job.
+    @cloud.route("glue", "UpdateJob")
+    def update_job_route(req: AwsRequest) -> AwsResponse:
+        params = req.json()
+        name = params.get("JobName", "")
+        try:
+            job = _glue_backend(cloud, req.region).get_job(name)
+        except Exception:
+            return json_error("EntityNotFoundException", f"Job {name} not found")
+        try:
+            update_job(job, params.get("JobUpdate") or {})
+        except ValueError as exc:
+            return json_error("InvalidInputException", str(exc))
+        return AwsResponse(200, {"JobName": name})
 
     @cloud.route("glue", "BatchStopJobRun")
     def batch_stop_job_run(req: AwsRequest) -> AwsResponse:

@@ -29,6 +29,7 @@ import json
 import logging
 import re
 import shutil
+import signal
 import tarfile
 import threading
 import time
@@ -83,6 +84,18 @@ def epoch_ms(value: Any) -> Any:
     if isinstance(value, list):
         return [epoch_ms(v) for v in value]
     return value
+
+
+def _exit_text(code: int) -> str:
+    """How a process ended, in words: killed by a signal is said so (a container reports 128 + the signal)."""
+    number = -code if code < 0 else code - 128 if code > 128 else 0
+    if number:
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"was killed ({name}) with exit code {code}"
+    return f"exited with code {code}"
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -207,7 +220,7 @@ class TrainingJob:
                 reason = failure.read_text(errors="replace").strip()
             else:
                 last = _tail(self.log_path, 3).replace("\n", " | ")
-                reason = f"the training container exited with code {code}; see {self.log_path} (last lines: {last})"
+                reason = f"the training container {_exit_text(code)}; see {self.log_path} (last lines: {last})"
             return self.finish("Failed", "Failed", f"AlgorithmError: {reason}")
         self.set_status("InProgress", "Uploading")
         self.upload_outputs()
@@ -265,13 +278,18 @@ class TrainingJob:
 
     def _prefix_objects(self, s3: Any, uri: str) -> list[tuple[str, str, str]]:
         bucket, prefix = split_s3(uri)
+        # s3://b/run/input/training and s3://b/run/input/training/ both put training/train.csv at the channel's
+        # root, as SageMaker does; a prefix that ends inside a name keeps the path from its last folder.
+        folder = prefix if prefix.endswith("/") or not prefix else prefix + "/"
         base = prefix[:prefix.rfind("/") + 1]
         found = []
         try:
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    if not item["Key"].endswith("/"):
-                        found.append((bucket, item["Key"], item["Key"][len(base):]))
+                    key = item["Key"]
+                    if key.endswith("/"):
+                        continue
+                    found.append((bucket, key, key[len(folder):] if key.startswith(folder) else key[len(base):]))
         except s3.exceptions.NoSuchBucket:
             return []
         return found
@@ -324,6 +342,8 @@ class TrainingJob:
         job.final_metric_data_list = self.metrics() or None
         self.note(f"{status} ({secondary}) after {time.monotonic() - self.started:.1f} s")
         detail = epoch_ms(job.response_object)
+        # SageMaker's event carries the job's tags as a map, which is how a monitor knows whose job it was.
+        detail["Tags"] = {tag["Key"]: tag["Value"] for tag in job.tags or []}
         self.cloud.put_event("aws.sagemaker", "SageMaker Training Job State Change", detail, [job.arn],
                              region=self.region)
 
@@ -689,7 +709,8 @@ def install(cloud: LocalCloud) -> None:
     # moto's backend methods, so that endpoints CloudFormation creates and deletes run too.
     def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
         if endpoint_name in self.endpoints:
-            raise ValidationError(message=f'Cannot create already existing endpoint "{self.endpoints[endpoint_name].arn}".')
+            raise ValidationError(
+                message=f'Cannot create already existing endpoint "{self.endpoints[endpoint_name].arn}".')
         endpoint = original_create(self, endpoint_name, endpoint_config_name, tags)
         if _active is not None:
             _active.endpoints.created(self, endpoint)

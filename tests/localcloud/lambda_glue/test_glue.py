@@ -117,3 +117,47 @@ def test_max_concurrent_runs_holds_while_a_run_is_running_and_a_run_can_be_stopp
     stopped = glue.batch_stop_job_run(JobName="long", JobRunIds=[run_id])
     assert stopped["SuccessfulSubmissions"] == [{"JobName": "long", "JobRunId": run_id}]
     assert final_run(glue, wait_for, "long", run_id)["JobRunState"] == "STOPPED"
+
+
+def test_update_job_replaces_the_definition_and_the_next_run_uses_it(clients, glue_job, wait_for):
+    glue = clients("glue")
+    glue_job("updated", FAILS, DefaultArguments={"--SEED": "42"}, Description="first")
+    clients("s3").put_object(Bucket=SCRIPTS, Key="updated/v2.py", Body=WRITES)
+    first = glue.start_job_run(JobName="updated")["JobRunId"]
+    assert final_run(glue, wait_for, "updated", first)["JobRunState"] == "FAILED"
+    glue.update_job(JobName="updated", JobUpdate={
+        "Role": "arn:aws:iam::123456789012:role/glue",
+        "Command": {"Name": "pythonshell", "PythonVersion": "3.9", "ScriptLocation": f"s3://{SCRIPTS}/updated/v2.py"},
+        "DefaultArguments": {"--OUTPUT_BUCKET": DATA}, "GlueVersion": "3.0"})
+    job = glue.get_job(JobName="updated")["Job"]
+    assert job["Command"]["ScriptLocation"] == f"s3://{SCRIPTS}/updated/v2.py"
+    assert job["DefaultArguments"] == {"--OUTPUT_BUCKET": DATA}
+    assert "Description" not in job or job["Description"] is None  # left out of JobUpdate: gone, as on AWS
+    second = glue.start_job_run(JobName="updated")["JobRunId"]
+    assert final_run(glue, wait_for, "updated", second)["JobRunState"] == "SUCCEEDED"
+    assert "--SEED" not in json.loads(clients("s3").get_object(Bucket=DATA, Key="out/args.json")["Body"].read())
+    assert {r["Id"] for r in glue.get_job_runs(JobName="updated")["JobRuns"]} == {first, second}
+
+
+def test_update_job_of_a_missing_job_or_without_role_fails_with_glues_errors(clients, glue_job):
+    glue = clients("glue")
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.update_job(JobName="nowhere", JobUpdate={"Role": "r", "Command": {"Name": "pythonshell"}})
+    glue_job("kept", WRITES)
+    with pytest.raises(glue.exceptions.InvalidInputException, match="Role is required"):
+        glue.update_job(JobName="kept", JobUpdate={"Command": {"Name": "pythonshell"}})
+
+
+def test_a_run_whose_process_is_killed_fails_saying_so(cloud, clients, glue_job, wait_for):
+    import os
+    import signal
+
+    glue = clients("glue")
+    glue_job("killed", "import time\nprint('working', flush=True)\ntime.sleep(60)\n")
+    run_id = glue.start_job_run(JobName="killed")["JobRunId"]
+    proc = wait_for(lambda: next((p for p in cloud.processes() if p["label"] == f"glue killed {run_id}"), None),
+                    what="the run's process")
+    os.kill(proc["pid"], signal.SIGKILL)
+    run = final_run(glue, wait_for, "killed", run_id)
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"] == "The job's process was killed by signal SIGKILL"

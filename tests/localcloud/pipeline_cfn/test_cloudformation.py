@@ -277,3 +277,35 @@ def test_a_pipeline_stack_builds_the_pipeline_and_project_runs_it_and_deletes_th
     assert aws.clients("codebuild").batch_get_projects(names=["cfn-test-build"])["projects"] == []
     assert [r["RoleName"] for r in aws.clients("iam").list_roles()["Roles"]
             if r["RoleName"].startswith("cfn-test")] == []
+
+
+DEFAULTED = '''
+Parameters:
+  Value: {Type: String}
+  Threshold: {Type: Number, Default: 2.5}
+Resources:
+  Parameter:
+    Type: AWS::SSM::Parameter
+    Properties: {Name: /cfn-test/defaulted, Type: String, Value: !Sub "${Value}/${Threshold}"}
+'''
+
+
+def test_a_parameter_left_at_its_default_is_kept_by_use_previous_value_and_counts_as_unchanged(aws):
+    aws.cfn.create_stack(StackName="defaulted", TemplateBody=DEFAULTED,
+                         Parameters=[{"ParameterKey": "Value", "ParameterValue": "a"}])
+    assert aws.stack_done("defaulted")["StackStatus"] == "CREATE_COMPLETE"
+    for threshold in ({"ParameterValue": "2.5"}, {"UsePreviousValue": True}):
+        with pytest.raises(ClientError, match="No updates are to be performed"):
+            aws.cfn.update_stack(StackName="defaulted", TemplateBody=DEFAULTED,
+                                 Parameters=[{"ParameterKey": "Value", "UsePreviousValue": True},
+                                             {"ParameterKey": "Threshold", **threshold}])
+    aws.cfn.update_stack(StackName="defaulted", TemplateBody=DEFAULTED,
+                         Parameters=[{"ParameterKey": "Value", "ParameterValue": "b"},
+                                     {"ParameterKey": "Threshold", "UsePreviousValue": True}])
+    stack = aws.stack_done("defaulted")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert aws.clients("ssm").get_parameter(Name="/cfn-test/defaulted")["Parameter"]["Value"] == "b/2.5"
+    with pytest.raises(ClientError, match="Other"):
+        aws.cfn.update_stack(StackName="defaulted", TemplateBody=DEFAULTED,
+                             Parameters=[{"ParameterKey": "Value", "ParameterValue": "c"},
+                                         {"ParameterKey": "Other", "UsePreviousValue": True}])

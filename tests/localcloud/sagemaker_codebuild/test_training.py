@@ -82,7 +82,8 @@ def test_final_states_are_events_on_the_default_bus(clients, cloud, data_bucket,
     sent = []
     monkeypatch.setattr(cloud, "put_event", lambda *args, **kwargs: sent.append((args, kwargs)))
     sm = clients("sagemaker")
-    sm.create_training_job(**kit.training_request("fake-event", {"epochs": "oops"}))
+    sm.create_training_job(**kit.training_request("fake-event", {"epochs": "oops"},
+                                                  Tags=[{"Key": "PipelineExecutionId", "Value": "exec-1"}]))
     kit.training_job_done(sm, "fake-event")
     kit.wait_for(lambda: sent, 10, what="the state-change event")
     (source, detail_type, detail, resources), _ = sent[0]
@@ -92,6 +93,7 @@ def test_final_states_are_events_on_the_default_bus(clients, cloud, data_bucket,
     assert "not a whole number" in detail["FailureReason"]
     assert isinstance(detail["TrainingEndTime"], int)
     assert resources == [detail["TrainingJobArn"]]
+    assert detail["Tags"] == {"PipelineExecutionId": "exec-1"}  # a map, as SageMaker's event has them
 
 
 def test_stop_unknown_job_is_a_validation_error(clients, kit):
@@ -107,3 +109,30 @@ def test_training_job_names_are_unique(clients, data_bucket, kit):
         sm.create_training_job(**kit.training_request("fake-twice"))
     assert error.value.response["Error"]["Code"] == "ResourceInUse"
     kit.training_job_done(sm, "fake-twice")
+
+
+def test_a_channel_prefix_without_a_slash_puts_its_files_at_the_channel_root(cloud, clients, data_bucket, kit):
+    # TrainingLaunchJob gives s3://<bucket>/<execution>/input/training, as the seed did.
+    sm = clients("sagemaker")
+    sm.create_training_job(**kit.training_request("fake-noslash", prefix="training"))
+    assert kit.training_job_done(sm, "fake-noslash")["TrainingJobStatus"] == "Completed"
+    root = cloud.state_dir / "training" / "fake-noslash"
+    assert sorted(p.name for p in (root / "input/data/training").iterdir()) == ["train.csv", "validate.csv"]
+
+
+def test_a_killed_training_process_fails_the_job_saying_so(cloud, clients, data_bucket, kit):
+    import os
+    import signal
+    import time
+
+    sm = clients("sagemaker")
+    sm.create_training_job(**kit.training_request("fake-killed", {"sleep": "60"}))
+    deadline = time.monotonic() + 60
+    while not (found := [p for p in cloud.processes() if p["label"] == "train fake-killed" and p["running"]]):
+        assert time.monotonic() < deadline, "the job's train process did not start"
+        time.sleep(0.1)
+    os.kill(found[0]["pid"], signal.SIGKILL)
+    job = kit.training_job_done(sm, "fake-killed")
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("AlgorithmError: the training container was killed (SIGKILL) with exit "
+                                           "code -9")

@@ -1,0 +1,156 @@
+"""The pipeline's own parts end to end, without the pipeline: raw data → ETL job → training → serving.
+
+Each part runs exactly as the pipeline runs it: the ETL script as a Glue Python-shell process against S3
+(the local cloud's), training through the SageMaker container contract, serving through nginx and gunicorn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from . import REPO_ROOT
+from .config import WorkshopNames
+from .data import RAW_FILENAME, write_raw_csv
+
+CONTAINER = REPO_ROOT / "container"
+ETL_SCRIPT = REPO_ROOT / "etl" / "preprocess.py"
+
+
+class StageError(RuntimeError):
+    """A stage failed; the message says which and where its log is."""
+
+
+@dataclass
+class FoundationResult:
+    test_rmse: float
+    test_rows: int
+    model_dir: Path
+    server_url: str
+    stage_seconds: dict[str, float]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(stage: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        code = subprocess.call(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if code != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        raise StageError(f"{stage} failed (exit {code}); last lines of {log_path}:\n  " + "\n  ".join(tail))
+
+
+def hyperparameters() -> dict[str, str]:
+    """The pipeline's hyperparameters, from container/trainingjob.json."""
+    job = json.loads((CONTAINER / "trainingjob.json").read_text())
+    return {k: str(v) for k, v in job.get("HyperParameters", {}).items()}
+
+
+def run(work_dir: str | Path, endpoint_url: str, names: WorkshopNames | None = None, seed: int = 42,
+        progress=print) -> FoundationResult:
+    """Run the parts against an S3 at endpoint_url; work_dir holds the /opt/ml tree and the logs."""
+    names = names or WorkshopNames()
+    work = Path(work_dir).resolve()
+    logs = work / "logs"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # The container's entrypoints run with `python3` from PATH: this environment's, which has TensorFlow.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update({"AWS_ENDPOINT_URL": endpoint_url, "AWS_ACCESS_KEY_ID": "localcloud",
+                "AWS_SECRET_ACCESS_KEY": "localcloud", "AWS_DEFAULT_REGION": names.region})
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=names.region,
+                      aws_access_key_id="localcloud", aws_secret_access_key="localcloud")
+    times: dict[str, float] = {}
+
+    start = time.monotonic()
+    progress(f"[1/4] raw data → s3://{names.data_bucket}/{names.raw_data_key}")
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if names.data_bucket not in existing:
+        s3.create_bucket(Bucket=names.data_bucket)
+    raw = write_raw_csv(work / RAW_FILENAME)
+    s3.upload_file(str(raw), names.data_bucket, names.raw_data_key)
+    times["data"] = time.monotonic() - start
+
+    start = time.monotonic()
+    prefix = "foundation"
+    progress(f"[2/4] ETL job (etl/preprocess.py, as Glue runs it) → s3://{names.data_bucket}/{prefix}/")
+    _run("ETL job", [sys.executable, str(ETL_SCRIPT),
+                     "--S3_INPUT_BUCKET", names.data_bucket,
+                     "--S3_INPUT_KEY_PREFIX", names.raw_data_key.rsplit("/", 1)[0],
+                     "--S3_OUTPUT_BUCKET", names.data_bucket,
+                     "--S3_OUTPUT_KEY_PREFIX", prefix, "--SEED", str(seed)], env, logs / "etl.log")
+    times["etl"] = time.monotonic() - start
+
+    start = time.monotonic()
+    opt_ml = work / "opt_ml"
+    shutil.rmtree(opt_ml, ignore_errors=True)
+    channel = opt_ml / "input" / "data" / "training"
+    channel.mkdir(parents=True)
+    for name in ("train.csv", "validate.csv"):
+        s3.download_file(names.data_bucket, f"{prefix}/training/{name}", str(channel / name))
+    config = opt_ml / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters()))
+    progress(f"[3/4] training (container/train, SageMaker contract, /opt/ml at {opt_ml})")
+    train_env = {**env, "OPT_ML_ROOT": str(opt_ml)}
+    try:
+        _run("training", [str(CONTAINER / "train")], train_env, logs / "train.log")
+    except StageError as exc:
+        failure = opt_ml / "output" / "failure"
+        reason = failure.read_text().strip() if failure.exists() else ""
+        raise StageError(f"{exc}\n  failure reason: {reason}" if reason else str(exc)) from None
+    times["train"] = time.monotonic() - start
+
+    start = time.monotonic()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    progress(f"[4/4] serving (container/serve: nginx → gunicorn → Flask) at {url}, predicting the test split")
+    serve_log = open(logs / "serve.log", "wb")
+    server = subprocess.Popen([str(CONTAINER / "serve")], env={**train_env, "SAGEMAKER_BIND_TO_PORT": str(port)},
+                              stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                raise StageError(f"serving exited with code {server.returncode}; see {logs / 'serve.log'}")
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise StageError(f"serving was not healthy within 120 s; see {logs / 'serve.log'}")
+            time.sleep(0.2)
+        test = s3.get_object(Bucket=names.data_bucket, Key=f"{prefix}/testing/test.csv")["Body"].read().decode()
+        rows = [line.split(",") for line in test.strip().splitlines()]
+        labels = [float(r[0]) for r in rows]
+        body = "\n".join(",".join(r[1:]) for r in rows).encode()
+        request = urllib.request.Request(f"{url}/invocations", data=body,
+                                         headers={"Content-Type": "text/csv", "Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            answer = json.loads(resp.read())
+        predictions = [float(p) for p in answer["predictions"]]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+        serve_log.close()
+    times["serve"] = time.monotonic() - start
+    rmse = math.sqrt(sum((p - y) ** 2 for p, y in zip(predictions, labels)) / len(labels))
+    return FoundationResult(rmse, len(labels), opt_ml / "model", url, times)

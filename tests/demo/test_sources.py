@@ -1,0 +1,89 @@
+"""The demo's git push of the code trees (pipeline.push_folder), against a local bare repository."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from mlops_workshop import demo, pipeline
+from mlops_workshop.config import WorkshopNames
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def git(repo, *args):
+    return subprocess.run(["git", f"--git-dir={repo}", *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def remote(tmp_path):
+    path = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(path)], check=True)
+    return path
+
+
+def test_a_folder_becomes_the_branch_and_an_unchanged_folder_pushes_nothing(tmp_path, remote):
+    folder = tmp_path / "etl"
+    (folder / "__pycache__").mkdir(parents=True)
+    (folder / "job.json").write_text("{}\n")
+    (folder / "preprocess.py").write_text("print('etl')\n")
+    (folder / "run.sh").write_text("#!/bin/sh\n")
+    (folder / "run.sh").chmod(0o755)
+    (folder / "__pycache__" / "preprocess.cpython-311.pyc").write_bytes(b"\0")
+    work = tmp_path / "work.git"
+
+    commit, pushed = pipeline.push_folder(str(remote), "etl", folder, work, "etl/ from the workshop")
+    assert pushed
+    assert git(remote, "rev-parse", "refs/heads/etl").strip() == commit
+    listing = git(remote, "ls-tree", "-r", "etl").splitlines()
+    assert sorted(line.split("\t")[1] for line in listing) == ["job.json", "preprocess.py", "run.sh"]
+    assert any(line.startswith("100755") and line.endswith("run.sh") for line in listing)
+
+    assert pipeline.push_folder(str(remote), "etl", folder, work, "again") == (commit, False)
+
+    (folder / "preprocess.py").write_text("print('etl, better')\n")
+    second, pushed = pipeline.push_folder(str(remote), "etl", folder, work, "changed")
+    assert pushed and second != commit
+    assert git(remote, "rev-parse", f"{second}^").strip() == commit  # history: the new commit sits on the old one
+
+
+def test_a_branch_deleted_on_the_remote_is_pushed_again(tmp_path, remote):
+    folder = tmp_path / "test"
+    folder.mkdir()
+    (folder / "build.py").write_text("pass\n")
+    work = tmp_path / "work.git"
+    commit, _ = pipeline.push_folder(str(remote), "test", folder, work, "first")
+    git(remote, "update-ref", "-d", "refs/heads/test")
+    again, pushed = pipeline.push_folder(str(remote), "test", folder, work, "first")
+    assert pushed
+    assert git(remote, "rev-parse", "refs/heads/test").strip() == again
+
+
+def test_a_missing_folder_or_remote_fails_clearly(tmp_path, remote):
+    with pytest.raises(pipeline.PipelineError, match="is missing: it is what the pipeline's main branch holds"):
+        pipeline.push_folder(str(remote), "main", tmp_path / "nowhere", tmp_path / "work.git", "x")
+    folder = tmp_path / "main"
+    folder.mkdir()
+    (folder / "train").write_text("#!/bin/sh\n")
+    with pytest.raises(pipeline.PipelineError, match="git fetch from .* failed"):
+        pipeline.push_folder(str(tmp_path / "no-such-remote.git"), "main", folder, tmp_path / "work.git", "x")
+
+
+def test_the_branches_hold_the_folders_the_pipeline_stack_reads(repo_root):
+    folders = pipeline.source_folders(WorkshopNames())
+    assert folders == {"main": repo_root / "container", "etl": repo_root / "etl",
+                       "test": repo_root / "tests" / "system_test"}
+    assert (folders["main"] / "buildspec.yml").is_file() and (folders["etl"] / "job.json").is_file()
+    assert (folders["test"] / "buildspec.yml").is_file()
+
+
+def test_the_cloud_session_points_every_client_at_the_local_cloud():
+    session = demo.CloudSession("http://127.0.0.1:4999")
+    assert session.client("s3").meta.endpoint_url == "http://127.0.0.1:4999"
+    assert session.client("sagemaker-runtime").meta.endpoint_url == "http://127.0.0.1:4999"
+    assert session.region_name == "us-east-1"
+
+
+def test_approve_without_a_local_cloud_says_to_run_the_demo(tmp_path, capsys):
+    assert demo.approve_main(["--state-dir", str(tmp_path)]) == 2
+    assert "no local cloud runs on" in capsys.readouterr().err
