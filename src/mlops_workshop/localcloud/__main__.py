@@ -17,6 +17,8 @@ DEFAULT_STATE_DIR = ".state/localcloud"
 
 def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # jsonschema (through moto's CloudFormation) builds an IRI grammar on import that costs seconds and is never used here.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     cloud = LocalCloud(args.state_dir, port=args.port, host=args.host,
                        settings=json.loads(args.settings) if args.settings else None)
     done = threading.Event()
