@@ -418,7 +418,8 @@ def _event_body(req: AwsRequest) -> bytes | AwsResponse:
 
 
 def make_handlers(cloud: LocalCloud, executor: LambdaExecutor) -> tuple[Any, Any]:
-    def invoke(req: AwsRequest) -> AwsResponse:
+    def function_and_event(req: AwsRequest) -> tuple[Any, bytes] | AwsResponse:
+        """The function the call names and its event, or the error Lambda answers when either is wrong."""
         try:
             fn = _find_function(cloud, req)
         except Exception as exc:
@@ -429,6 +430,13 @@ def make_handlers(cloud: LocalCloud, executor: LambdaExecutor) -> tuple[Any, Any
         body = _event_body(req)
         if isinstance(body, AwsResponse):
             return body
+        return fn, body
+
+    def invoke(req: AwsRequest) -> AwsResponse:
+        found = function_and_event(req)
+        if isinstance(found, AwsResponse):
+            return found
+        fn, body = found
         invocation_type = req.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "DryRun":
             return AwsResponse(204, b"")
@@ -457,16 +465,10 @@ def make_handlers(cloud: LocalCloud, executor: LambdaExecutor) -> tuple[Any, Any
         return AwsResponse(200, payload, headers)
 
     def invoke_async(req: AwsRequest) -> AwsResponse:
-        try:
-            fn = _find_function(cloud, req)
-        except Exception as exc:
-            error = _moto_error(exc)
-            if error is None:
-                raise
-            return error
-        body = _event_body(req)
-        if isinstance(body, AwsResponse):
-            return body
+        found = function_and_event(req)
+        if isinstance(found, AwsResponse):
+            return found
+        fn, body = found
         executor.invoke_async(fn, body, fn.function_arn)
         return AwsResponse(202, {"Status": 202}, {"Content-Type": "application/json"})
 
