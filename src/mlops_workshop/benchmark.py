@@ -13,6 +13,8 @@ keep-alive connections; either is bounded in time. Figures depend on the machine
 
 pipeline  (mlops_workshop.pipeline_benchmark, not part of all) each stage's time from an empty state folder to
           the production endpoint answering, on a local cloud of its own
+localcloud (mlops_workshop.localcloud.benchmarks, not part of all) the local cloud's start, Lambda round trip
+          and training-job overhead
 """
 
 from __future__ import annotations
@@ -417,11 +419,15 @@ def main(argv=None) -> int:
     if argv[:1] == ["pipeline"]:
         from .pipeline_benchmark import main as pipeline_main
         return pipeline_main(argv[1:])
+    if argv[:1] == ["localcloud"]:
+        from .localcloud.benchmarks import main as localcloud_main
+        return localcloud_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m mlops_workshop.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("section", nargs="?", default="all",
-                        choices=["quality", "training", "serving", "all", "pipeline"],
-                        help="pipeline (not part of all): the whole pipeline on a new local cloud, "
-                             "see `benchmark pipeline --help`")
+                        choices=["quality", "training", "serving", "all", "pipeline", "localcloud"],
+                        help="pipeline and localcloud (not part of all): the whole pipeline on a new local cloud, "
+                             "and the local cloud's own targets; see `benchmark pipeline --help`, "
+                             "`benchmark localcloud --help`")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each load round (default 5)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating load rounds per server (default 2)")

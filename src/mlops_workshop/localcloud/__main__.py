@@ -26,8 +26,8 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: done.set())
     cloud.start()
     logging.getLogger("mlops_workshop.localcloud").info(
-        "local cloud on %s, state in %s, executors: %s", cloud.endpoint_url, cloud.state_dir,
-        ", ".join(cloud.executors) or "none")
+        "local cloud on %s, state in %s, executors: %s; installing in the background: %s", cloud.endpoint_url,
+        cloud.state_dir, ", ".join(cloud.executors) or "none", ", ".join(sorted(set(cloud.deferred()))) or "none")
     done.wait()
     cloud.stop()
     return 0

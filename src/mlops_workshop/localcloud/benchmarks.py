@@ -1,20 +1,35 @@
-"""Benchmarks of the local cloud's SageMaker executor (issue 3's targets), printed and returned.
+"""Benchmarks of the local cloud against its targets, printed and returned.
 
-    from mlops_workshop.localcloud import LocalCloud, benchmarks
-    with LocalCloud(".state/bench", port=0) as cloud:
-        benchmarks.benchmark_training(cloud)
+    mlops-workshop benchmark localcloud [--starts 3] [--invokes 20] [--no-training]
 
-Target: a training job of the workshop's model goes from CreateTrainingJob to Completed within 10 s of the
-model's own training time: the time its `train` takes (the local cloud's overhead is everything around that).
-Also printed: the time over the fit alone (metadata.json's training_seconds), which adds TensorFlow's import.
+ready     a new daemon (`lifecycle.start`) on an empty folder until it answers; target <= 2 s. Also printed: when
+          the executors it installs in the background (CloudFormation, Step Functions) are in place.
+lambda    Invoke round trips through boto3 of a function that imports boto3 and calls S3: the first (a cold
+          start: a new runtime process) and warm ones; target <= 1 s.
+training  a training job of the workshop's model from CreateTrainingJob to Completed within 10 s of the
+          model's own training time: the time its `train` takes (the local cloud's overhead is everything
+          around that). Also printed: the time over the fit alone (metadata.json's training_seconds).
+
+In a program: ``with LocalCloud(".state/bench", port=0) as cloud: benchmarks.benchmark_training(cloud)``.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import logging
+import shutil
+import socket
+import statistics
+import sys
 import tarfile
+import tempfile
 import time
+import types
+import urllib.request
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from mlops_workshop import REPO_ROOT
@@ -23,6 +38,17 @@ from mlops_workshop.config import WorkshopNames
 from .images import aws_client
 
 TARGET_OVERHEAD_S = 10.0
+TARGET_READY_S = 2.0
+TARGET_INVOKE_S = 1.0
+
+BENCHMARK_HANDLER = """import boto3
+
+s3 = boto3.client("s3")
+
+
+def lambda_handler(event, context):
+    return {"buckets": len(s3.list_buckets()["Buckets"]), "echo": event.get("n")}
+"""
 
 
 def abalone_channel(validate_fraction: float = 0.2, seed: int = 42) -> dict[str, str]:
@@ -151,3 +177,116 @@ def benchmark_training(cloud: Any, hyperparameters: dict[str, str] | None = None
               f"(target <= {TARGET_OVERHEAD_S:.0f} s: {'met' if result['met'] else 'NOT met'}); over the fit alone "
               f"{result['overhead_over_fit_s']:.1f} s (TensorFlow's import and the model's saving included)")
     return result
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _health(endpoint: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{endpoint}/_localcloud/health", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
+    """Start a daemon on a new folder `starts` times; seconds until it answers, and until all executors are in."""
+    from . import lifecycle
+
+    ready, complete = [], []
+    for _ in range(starts):
+        folder = Path(tempfile.mkdtemp(prefix="localcloud-ready-"))
+        try:
+            began = time.perf_counter()
+            state = lifecycle.start(folder, port=_free_port())
+            ready.append(time.perf_counter() - began)
+            while _health(state["endpoint"]).get("installed_on_first_call"):
+                time.sleep(0.05)
+            complete.append(time.perf_counter() - began)
+        finally:
+            lifecycle.stop(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+    result = {"ready_s": [round(v, 2) for v in ready], "ready_median_s": round(statistics.median(ready), 2),
+              "all_executors_s": [round(v, 2) for v in complete], "target_s": TARGET_READY_S}
+    result["met"] = result["ready_median_s"] <= TARGET_READY_S
+    if show:
+        print(f"ready: a new local cloud answers in {result['ready_median_s']:.2f} s (median of {starts}: "
+              f"{', '.join(f'{v:.2f}' for v in ready)}; target <= {TARGET_READY_S:.0f} s: "
+              f"{'met' if result['met'] else 'NOT met'}); every executor installed after "
+              f"{statistics.median(complete):.2f} s (CloudFormation and Step Functions load in the background, "
+              f"or on their first call)")
+    return result
+
+
+def benchmark_lambda(cloud: Any, invokes: int = 20, show: bool = True) -> dict[str, Any]:
+    """Invoke round trips through boto3: the first one starts the runtime (cold), the rest reuse it (warm)."""
+    iam, lam = aws_client(cloud, "iam"), aws_client(cloud, "lambda")
+    name = f"benchmark-{int(time.time() * 1000) % 10**9}"
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("lambda.py", BENCHMARK_HANDLER)
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="lambda.lambda_handler",
+                        Code={"ZipFile": package.getvalue()}, Timeout=30, MemorySize=256)
+    times = []
+    for n in range(invokes + 1):
+        began = time.perf_counter()
+        response = lam.invoke(FunctionName=name, Payload=json.dumps({"n": n}).encode())
+        answer = json.loads(response["Payload"].read())
+        times.append(time.perf_counter() - began)
+        if response.get("FunctionError") or answer.get("echo") != n:
+            raise RuntimeError(f"benchmark function {name} answered {answer} ({response.get('FunctionError')})")
+    lam.delete_function(FunctionName=name)
+    warm = sorted(times[1:])
+    result = {"cold_s": round(times[0], 3), "warm_median_s": round(statistics.median(warm), 3),
+              "warm_max_s": round(warm[-1], 3), "invokes": invokes, "target_s": TARGET_INVOKE_S}
+    result["met"] = result["cold_s"] <= TARGET_INVOKE_S and result["warm_max_s"] <= TARGET_INVOKE_S
+    if show:
+        print(f"lambda: Invoke round trip through boto3: cold {result['cold_s'] * 1000:.0f} ms (a new runtime that "
+              f"imports boto3), warm median {result['warm_median_s'] * 1000:.0f} ms, slowest of {invokes} warm "
+              f"{result['warm_max_s'] * 1000:.0f} ms (target <= {TARGET_INVOKE_S:.0f} s: "
+              f"{'met' if result['met'] else 'NOT met'})")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import lifecycle
+    from .server import LocalCloud
+
+    parser = argparse.ArgumentParser(prog="mlops-workshop benchmark localcloud", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--starts", type=int, default=3, help="daemon starts timed for `ready` (default 3)")
+    parser.add_argument("--invokes", type=int, default=20, help="warm Lambda invokes (default 20)")
+    parser.add_argument("--no-training", action="store_true", help="skip the training job (about 30 s)")
+    parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench-results" / "localcloud.json",
+                        help="where to write the figures (default bench-results/localcloud.json)")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {"ready": benchmark_ready(args.starts)}
+    folder = Path(tempfile.mkdtemp(prefix="localcloud-bench-"))
+    try:
+        state = lifecycle.start(folder, port=_free_port())
+        daemon = types.SimpleNamespace(endpoint_url=state["endpoint"], region="us-east-1")
+        # Round trips on a settled cloud: wait for its background installs, which would share the CPUs.
+        while _health(state["endpoint"]).get("installed_on_first_call"):
+            time.sleep(0.05)
+        results["lambda"] = benchmark_lambda(daemon, args.invokes)
+    finally:
+        lifecycle.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    if not args.no_training:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the in-process server's request lines
+        with tempfile.TemporaryDirectory(prefix="localcloud-training-") as scratch, \
+                LocalCloud(scratch, port=_free_port()) as cloud:
+            results["training"] = benchmark_training(cloud)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    missed = [name for name, result in results.items() if not result.get("met", True)]
+    print(f"figures: {args.json}; " + (f"targets missed: {', '.join(missed)}" if missed else "every target met"))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -79,6 +79,7 @@ def _invoke_lambda(cloud: LocalCloud, target: dict[str, Any], payload: Any) -> N
 
 def _start_execution(cloud: LocalCloud, target: dict[str, Any], payload: Any) -> None:
     from moto.stepfunctions.responses import get_backend
+    cloud.ensure_executor_for("states")
     arn = target["Arn"]
     get_backend(arn.split(":")[4], arn.split(":")[3]).start_execution(
         state_machine_arn=arn, name=str(uuid.uuid4()), execution_input=json.dumps(payload))

@@ -71,7 +71,8 @@ def status(state_dir: str | Path) -> dict[str, Any]:
         return {"running": False, "state_dir": str(Path(state_dir).resolve())}
     health = _health(state["endpoint"]) or {}
     return {"running": bool(health), **state, "processes": health.get("processes", []),
-            "executors": health.get("executors", [])}
+            "executors": health.get("executors", []),
+            "installed_on_first_call": health.get("installed_on_first_call", [])}
 
 
 def start(state_dir: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",

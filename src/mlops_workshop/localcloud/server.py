@@ -34,6 +34,10 @@ DUMMY_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "localcloud",
 }
 
+# Executors installed on the first call to one of their services (by signing name) or in the background after the
+# server answers: moto's CloudFormation and Step Functions parsers import all of EC2's region and instance data (~2 s).
+INSTALL_ON_FIRST_CALL: dict[str, tuple[str, ...]] = {"cloudformation": ("cloudformation",), "stepfunctions": ("states",)}
+
 # REST-style operations the executors answer; JSON-protocol ones are named by X-Amz-Target.
 REST_ACTIONS: list[tuple[str, str, re.Pattern[str], str]] = [
     ("lambda", "POST", re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$"), "Invoke"),
@@ -111,6 +115,8 @@ class LocalCloud:
         self._server: Any = None
         self._moto_app: Any = None
         self.executors: list[str] = []
+        self._deferred: dict[str, str] = {}
+        self._install_lock = threading.RLock()
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
 
     @property
@@ -136,6 +142,7 @@ class LocalCloud:
     # Services for the executors.
     def backend(self, service: str, region: str | None = None, account: str = ACCOUNT_ID) -> Any:
         from moto.backends import get_backend
+        self.ensure_executor_for(service)
         return get_backend(service)[account][region or self.region]
 
     def child_env(self, extra: dict[str, str] | None = None, region: str | None = None) -> dict[str, str]:
@@ -233,9 +240,11 @@ class LocalCloud:
         path = environ.get("PATH_INFO", "")
         if path == "/_localcloud/health":
             return AwsResponse(200, {"status": "running", "executors": self.executors,
+                                     "installed_on_first_call": self.deferred(),
                                      "processes": self.processes(),
                                      "state_dir": str(self.state_dir)}).wsgi(start_response)
         request = self._parse(environ)
+        self.ensure_executor_for(request.service)
         key = (request.service, request.action or "")
         handler = self._routes.get(key)
         if handler is not None:
@@ -279,11 +288,43 @@ class LocalCloud:
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
             if info.name in {"server", "lifecycle", "__main__"}:
                 continue
-            module = importlib.import_module(f"{__package__}.{info.name}")
-            install = getattr(module, "install", None)
-            if callable(install):
-                install(self)
-                self.executors.append(info.name)
+            if info.name in INSTALL_ON_FIRST_CALL:
+                for service in INSTALL_ON_FIRST_CALL[info.name]:
+                    self._deferred[service] = info.name
+                continue
+            self._install(info.name)
+
+    def _install(self, name: str) -> None:
+        module = importlib.import_module(f"{__package__}.{name}")
+        install = getattr(module, "install", None)
+        if callable(install):
+            install(self)
+            self.executors.append(name)
+
+    def ensure_executor_for(self, service: str) -> None:
+        """Install the executor of `service` now if it waits for its first call."""
+        if service not in self._deferred:
+            return
+        with self._install_lock:
+            name = self._deferred.get(service)
+            if name is None:
+                return
+            log.info("installing the %s executor", name)
+            self._install(name)
+            for key in [k for k, v in self._deferred.items() if v == name]:
+                del self._deferred[key]
+
+    def deferred(self) -> list[str]:
+        """The executors not installed yet (each is on its service's first call, or by the background install)."""
+        return sorted(set(self._deferred.values()))
+
+    def install_deferred(self) -> None:
+        """Install every executor still waiting for its first call."""
+        for service in list(self._deferred):
+            try:
+                self.ensure_executor_for(service)
+            except Exception:
+                log.exception("installing the executor for %s failed", service)
 
     def start(self) -> None:
         """Serve in a background thread of this process (tests, notebooks); see lifecycle for a daemon."""
@@ -298,8 +339,12 @@ class LocalCloud:
         # A short poll interval lets stop() return at once instead of after up to half a second.
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localcloud-http",
                          daemon=True).start()
+        if self._deferred:
+            threading.Thread(target=self.install_deferred, name="localcloud-install", daemon=True).start()
 
     def stop(self) -> None:
+        with self._install_lock:  # an install under way finishes (and registers its shutdown hook); none starts after
+            self._deferred.clear()
         for hook in reversed(self._shutdown_hooks):
             try:
                 hook()

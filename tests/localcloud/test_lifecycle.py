@@ -1,0 +1,120 @@
+"""The local cloud as a daemon: start, status, reuse, stop (and every child with it), executors installed later."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+
+import boto3
+import pytest
+
+from mlops_workshop.localcloud import LocalCloud, lifecycle
+from mlops_workshop.localcloud.server import INSTALL_ON_FIRST_CALL
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    folder = tmp_path / "cloud"
+    state = lifecycle.start(folder, port=_free_port())
+    try:
+        yield folder, state
+    finally:
+        lifecycle.stop(folder)
+
+
+def _client(state, service):
+    return boto3.client(service, endpoint_url=state["endpoint"], region_name="us-east-1",
+                        aws_access_key_id="localcloud", aws_secret_access_key="localcloud")
+
+
+def test_status_names_port_folder_log_and_executors_and_a_second_start_reuses(daemon):
+    folder, state = daemon
+    status = lifecycle.status(folder)
+    assert status["running"] and status["port"] == state["port"] and status["pid"] == state["pid"]
+    assert status["state_dir"] == str(folder.resolve()) and status["log"].endswith("logs/localcloud.log")
+    assert {"awslambda", "glue", "sagemaker", "codebuild", "codecommit", "events"} <= set(status["executors"])
+    assert set(status["installed_on_first_call"]) <= set(INSTALL_ON_FIRST_CALL)
+    again = lifecycle.start(folder, port=state["port"])
+    assert again["pid"] == state["pid"]
+
+
+def test_a_port_taken_by_another_program_is_refused_with_what_to_do(tmp_path):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(lifecycle.LocalCloudError, match=r"in use by another program.*--port"):
+            lifecycle.start(tmp_path / "cloud", port=other.getsockname()[1])
+
+
+def test_cloudformation_answers_at_once_after_start_and_every_executor_gets_installed(daemon):
+    _, state = daemon
+    cfn = _client(state, "cloudformation")
+    template = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "lifecycle-test"}}}}
+    cfn.create_stack(StackName="lifecycle", TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName="lifecycle", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert _client(state, "s3").head_bucket(Bucket="lifecycle-test")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    deadline = time.monotonic() + 60
+    while (status := lifecycle.status(daemon[0]))["installed_on_first_call"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status["installed_on_first_call"] == []
+    assert set(INSTALL_ON_FIRST_CALL) <= set(status["executors"])
+
+
+def test_stop_stops_the_server_and_every_process_it_started(daemon):
+    folder, state = daemon
+    iam, lam = _client(state, "iam"), _client(state, "lambda")
+    role = iam.create_role(RoleName="lifecycle", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("lambda.py", "def lambda_handler(event, context):\n    return 'up'\n")
+    lam.create_function(FunctionName="lifecycle", Runtime="python3.12", Role=role, Handler="lambda.lambda_handler",
+                        Code={"ZipFile": package.getvalue()})
+    assert json.loads(lam.invoke(FunctionName="lifecycle")["Payload"].read()) == "up"
+    children = [p["pid"] for p in lifecycle.status(folder)["processes"] if p["running"]]
+    assert children, "the warm Lambda environment should be a running child of the local cloud"
+    assert lifecycle.stop(folder) is True
+    assert not any(_alive(pid) for pid in [state["pid"], *children])
+    assert lifecycle.status(folder)["running"] is False
+    assert lifecycle.stop(folder) is False
+
+
+def test_the_command_line_reports_status_as_json(daemon):
+    folder, state = daemon
+    out = subprocess.run([sys.executable, "-m", "mlops_workshop.localcloud", "status", "--state-dir", str(folder)],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["endpoint"] == state["endpoint"]
+
+
+def test_an_executor_waiting_for_its_first_call_is_installed_once_and_never_after_stop(tmp_path):
+    cloud = LocalCloud(tmp_path / "cloud", port=0)
+    cloud.install_executors()
+    try:
+        assert cloud.deferred() == sorted(INSTALL_ON_FIRST_CALL)
+        assert "cloudformation" not in cloud.executors
+        cloud.ensure_executor_for("cloudformation")
+        cloud.ensure_executor_for("cloudformation")
+        assert cloud.executors.count("cloudformation") == 1 and cloud.deferred() == ["stepfunctions"]
+    finally:
+        cloud.stop()
+    cloud.ensure_executor_for("states")
+    assert "stepfunctions" not in cloud.executors and cloud.deferred() == []
