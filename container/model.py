@@ -76,6 +76,7 @@ class Hyperparameters:
     seed: int = 42
     log_target: bool = False
     ensemble: int = 5
+    clip_features: bool = True
 
     def as_strings(self) -> dict:
         """The form SageMaker passes hyperparameters in (and trainingjob.json holds)."""
@@ -150,6 +151,7 @@ _PARSERS = {
     "seed": lambda n, t: _parse_int(n, t, 0, 2**31 - 1),
     "log_target": _parse_bool,
     "ensemble": lambda n, t: _parse_int(n, t, 1, 16),
+    "clip_features": _parse_bool,
 }
 
 
@@ -244,14 +246,52 @@ def _configure_tensorflow(seed: int):
     return tf, keras
 
 
+_CLIP_LAYER = []
+
+
+def clip_layer_class():
+    """The Keras layer that clamps each feature to the range of the training split (registered for loading)."""
+    if _CLIP_LAYER:
+        return _CLIP_LAYER[0]
+    import keras
+
+    @keras.saving.register_keras_serializable(package="abalone")
+    class ClipToTrainingRange(keras.layers.Layer):
+        """A value far outside what training saw (a height of 1.13 where the rest are below 0.26) is clamped to
+        that range instead of being extrapolated by the network, which gives wild predictions for such rows."""
+
+        def __init__(self, low, high, **kwargs):
+            super().__init__(**kwargs)
+            self.low = [float(v) for v in np.asarray(low).reshape(-1)]
+            self.high = [float(v) for v in np.asarray(high).reshape(-1)]
+
+        def call(self, x):
+            low = keras.ops.convert_to_tensor(self.low, dtype=x.dtype)
+            high = keras.ops.convert_to_tensor(self.high, dtype=x.dtype)
+            return keras.ops.minimum(keras.ops.maximum(x, low), high)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "low": self.low, "high": self.high}
+
+    _CLIP_LAYER.append(ClipToTrainingRange)
+    return ClipToTrainingRange
+
+
 def build_model(hp: Hyperparameters, x_train: np.ndarray, y_train: np.ndarray):
-    """A plain Dense stack; the Normalization layer learns the feature scaling from the training split only."""
+    """A plain Dense stack; the clamp and the Normalization layer learn the feature range and scaling from the
+    training split only."""
     import keras
 
     normalizer = keras.layers.Normalization(axis=-1, name="scaling")
     normalizer.adapt(x_train)
     regularizer = keras.regularizers.L2(hp.l2) if hp.l2 > 0 else None
-    layers = [keras.Input(shape=(len(FEATURES),), name="features"), normalizer]
+    layers = [keras.Input(shape=(len(FEATURES),), name="features")]
+    if hp.clip_features:
+        layers.append(clip_layer_class()(np.min(x_train, axis=0), np.max(x_train, axis=0), name="clip"))
+    layers.append(normalizer)
     for index, units in enumerate(hp.hidden_units):
         layers.append(
             keras.layers.Dense(units, activation=hp.activation, kernel_regularizer=regularizer, name=f"hidden_{index}")
@@ -362,10 +402,19 @@ def merge_members(members):
 
     first = members[0]
     count = len(members)
+    # The clamp and the scaling come before the Dense layers and are the same in every member (one training split).
+    shared = [layer for layer in first.layers if not isinstance(layer, keras.layers.Dense)]
     scaling = keras.layers.Normalization(axis=-1, name="scaling")
-    layers = [keras.Input(shape=(len(FEATURES),), name="features"), scaling]
-    weights = [first.layers[0].get_weights()]
-    dense = list(zip(*[member.layers[1:] for member in members]))
+    layers = [keras.Input(shape=(len(FEATURES),), name="features")]
+    weights = []
+    for layer in shared:
+        if isinstance(layer, keras.layers.Normalization):
+            layers.append(scaling)
+            weights.append(layer.get_weights())
+        else:
+            layers.append(type(layer).from_config(layer.get_config()))
+            weights.append([])
+    dense = list(zip(*[member.layers[len(shared):] for member in members]))
     for depth, group in enumerate(dense):
         kernels = [layer.get_weights()[0] for layer in group]
         biases = [layer.get_weights()[1] for layer in group]
@@ -385,7 +434,8 @@ def merge_members(members):
         weights.append([kernel, bias])
     model = keras.Sequential(layers, name=first.name)
     for layer, values in zip(model.layers, weights):
-        layer.set_weights(values)
+        if values:
+            layer.set_weights(values)
     scaling.finalize_state()  # set_weights does not refresh the layer's cached mean and variance
     return model
 
@@ -481,9 +531,11 @@ class NumpyPredictor:
 
     kind = "numpy"
 
-    def __init__(self, mean, scale, layers):
+    def __init__(self, mean, scale, layers, low=None, high=None):
         self.mean = np.asarray(mean, dtype=np.float32).reshape(1, -1)
         self.scale = np.asarray(scale, dtype=np.float32).reshape(1, -1)
+        self.low = None if low is None else np.asarray(low, dtype=np.float32).reshape(1, -1)
+        self.high = None if high is None else np.asarray(high, dtype=np.float32).reshape(1, -1)
         self.layers = [(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32), act) for w, b, act in layers]
         first_kernel, first_bias, first_activation = self.layers[0]
         kernel = first_kernel / self.scale.reshape(-1, 1)
@@ -498,6 +550,8 @@ class NumpyPredictor:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         h = np.asarray(x, dtype=np.float32)
+        if self.low is not None:
+            h = np.clip(h, self.low, self.high)
         rows = len(h)
         for groups, kernel, bias, activation in self._plan:
             if groups == 1:
@@ -512,6 +566,8 @@ class NumpyPredictor:
 
     def save(self, path: Path | str, **extra):
         arrays = {"mean": self.mean, "scale": self.scale, **extra}
+        if self.low is not None:
+            arrays.update(low=self.low, high=self.high)
         for index, (kernel, bias, _) in enumerate(self.layers):
             arrays[f"kernel_{index}"] = kernel
             arrays[f"bias_{index}"] = bias
@@ -523,7 +579,8 @@ class NumpyPredictor:
         with np.load(path, allow_pickle=False) as data:
             activations = [str(a) for a in data["activations"]]
             layers = [(data[f"kernel_{i}"], data[f"bias_{i}"], a) for i, a in enumerate(activations)]
-            return cls(data["mean"], data["scale"], layers)
+            clip = (data["low"], data["high"]) if "low" in data.files else (None, None)
+            return cls(data["mean"], data["scale"], layers, *clip)
 
 
 def _diagonal_blocks(kernel: np.ndarray) -> int:
@@ -577,10 +634,13 @@ class KerasPredictor:
 
 
 def extract_numpy_predictor(model) -> NumpyPredictor | None:
-    """The weights of a Normalization + Dense stack as a NumpyPredictor; None for anything else."""
+    """The weights of a [clamp +] Normalization + Dense stack as a NumpyPredictor; None for anything else."""
     import keras
 
     layers = list(model.layers)
+    clip = None
+    if layers and type(layers[0]).__name__ == clip_layer_class().__name__:
+        clip, layers = layers[0], layers[1:]
     if not isinstance(model, keras.Sequential) or len(layers) < 2:
         return None
     norm, dense_layers = layers[0], layers[1:]
@@ -605,7 +665,9 @@ def extract_numpy_predictor(model) -> NumpyPredictor | None:
     scale = np.maximum(np.sqrt(np.asarray(norm.variance).reshape(-1)), keras.backend.epsilon())
     if mean.shape != (len(FEATURES),):
         return None
-    return NumpyPredictor(mean, scale, stack)
+    if clip is None:
+        return NumpyPredictor(mean, scale, stack)
+    return NumpyPredictor(mean, scale, stack, clip.low, clip.high)
 
 
 def probe_batch(rows: int = 256, seed: int = 0) -> np.ndarray:
@@ -628,7 +690,9 @@ def load_keras_model(model_dir: Path | str):
     path = Path(model_dir) / MODEL_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: train a model first (container/train) or give its folder")
-    return keras.saving.load_model(path, compile=False)
+    clip = clip_layer_class()
+    # Named here too: another copy of this file in the process (the benchmark's) may hold the registered name.
+    return keras.saving.load_model(path, compile=False, custom_objects={"abalone>ClipToTrainingRange": clip})
 
 
 def load_predictor(model_dir: Path | str):

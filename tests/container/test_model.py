@@ -31,11 +31,37 @@ def test_training_writes_the_model_and_its_metadata(trained_root, model_module):
 
 
 def test_the_scaling_is_inside_the_model_and_fitted_on_the_training_split(keras_model, abalone_splits):
-    scaling = keras_model.layers[0]
-    assert type(scaling).__name__ == "Normalization"
+    clip, scaling = keras_model.layers[0], keras_model.layers[1]
+    assert type(scaling).__name__ == "Normalization" and type(clip).__name__ == "ClipToTrainingRange"
     train_features = abalone_splits["train"][:, 1:]
     np.testing.assert_allclose(np.asarray(scaling.mean).reshape(-1), train_features.mean(axis=0), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(np.asarray(scaling.variance).reshape(-1), train_features.var(axis=0), rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(clip.low, train_features.min(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(clip.high, train_features.max(axis=0), rtol=1e-6)
+
+
+def test_a_feature_outside_the_training_range_is_clamped_to_it_not_extrapolated(model_module, keras_model, model_dir,
+                                                                                 abalone_splits):
+    # Row 2051 of the UCI data has a height of 1.13 (the others are below 0.52): the network alone would extrapolate.
+    high = keras_model.layers[0].high
+    row = abalone_splits["test"][:1, 1:].astype(np.float32).copy()
+    outlier, clamped = row.copy(), row.copy()
+    outlier[0, 5], clamped[0, 5] = 1.13, high[5]
+    assert high[5] < 1.13
+    keras_answer = np.asarray(keras_model(np.concatenate([outlier, clamped]), training=False)).reshape(-1)
+    assert keras_answer[0] == pytest.approx(keras_answer[1], abs=1e-6)
+    predictor = model_module.load_predictor(model_dir)
+    assert isinstance(predictor, model_module.NumpyPredictor)
+    np.testing.assert_allclose(predictor(np.concatenate([outlier, clamped])), keras_answer, rtol=1e-5, atol=1e-5)
+
+
+def test_clamping_can_be_turned_off(model_module, abalone_splits):
+    hp = model_module.parse_hyperparameters({"hidden_units": "8", "clip_features": "false"})
+    keras_model = model_module.build_model(hp, abalone_splits["train"][:, 1:], abalone_splits["train"][:, 0])
+    assert [type(layer).__name__ for layer in keras_model.layers] == ["Normalization", "Dense", "Dense"]
+    rows = model_module.probe_batch(32)
+    np.testing.assert_allclose(model_module.extract_numpy_predictor(keras_model)(rows),
+                               np.asarray(keras_model(rows)).reshape(-1), rtol=1e-5, atol=1e-5)
 
 
 def test_training_is_deterministic(model_module, abalone_splits):
