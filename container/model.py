@@ -71,7 +71,7 @@ class Hyperparameters:
     activation: str = "relu"
     loss: str = "mse"
     huber_delta: float = 2.0
-    l2: float = 0.0003
+    l2: float = 0.02
     patience: int = 20
     seed: int = 42
     log_target: bool = False
@@ -551,7 +551,7 @@ class NumpyPredictor:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         h = np.asarray(x, dtype=np.float32)
         if self.low is not None:
-            h = np.clip(h, self.low, self.high)
+            h = np.minimum(np.maximum(h, self.low), self.high)
         rows = len(h)
         for groups, kernel, bias, activation in self._plan:
             if groups == 1:

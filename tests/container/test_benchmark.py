@@ -51,6 +51,28 @@ def test_the_fixed_holdout_is_the_one_the_targets_were_set_on():
     assert all(np.array_equal(again[name][1], parts[name][1]) for name in parts)
 
 
+def test_cross_validation_never_touches_the_fixed_holdout():
+    from sklearn.model_selection import train_test_split
+
+    _, y = benchmark.load_data()
+    _, holdout = train_test_split(np.arange(len(y)), test_size=benchmark.HOLDOUT_FRACTION,
+                                  random_state=benchmark.HOLDOUT_SEED)
+    plan = benchmark.cv_folds(len(y))
+    tests = np.concatenate([test for _, _, test in plan])
+    assert len(plan) == benchmark.CV_FOLDS and len(tests) == len(set(tests.tolist())) == len(y) - len(holdout)
+    for train, validate, test in plan:
+        parts = [set(train.tolist()), set(validate.tolist()), set(test.tolist())]
+        assert not any(part & set(holdout.tolist()) for part in parts)
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+def test_a_tiny_cross_validation_reports_every_fold(capsys):
+    result = benchmark.crossvalidate({"epochs": "2", "ensemble": "1", "hidden_units": "4"}, seeds=(1,), folds=2)
+    assert len(result["folds"]) == 2 and all(len(scores) == 1 for scores in result["folds"])
+    assert 1.5 < result["rmse"] < 12 and result["hyperparameters"]["hidden_units"] == "4"
+    assert "cross-validated RMSE" in capsys.readouterr().out
+
+
 def test_a_short_serving_run(require_nginx, trained_root, capsys):
     result = benchmark.serving(trained_root, seconds=1, connections=2, rounds=1)
     assert result["equal_to_keras"]
