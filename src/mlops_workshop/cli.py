@@ -9,10 +9,11 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="mlops-workshop", description=__doc__)
-    parser.add_argument("command", choices=["demo", "approve", "localcloud", "benchmark", "validate"],
+    parser.add_argument("command", choices=["demo", "approve", "localcloud", "benchmark", "validate", "cleanup"],
                         help="demo: run the whole pipeline on the local cloud; approve: answer a waiting approval; "
                              "localcloud: start|stop|status; "
-                             "benchmark: print the speed and quality figures; validate: check the data repositories")
+                             "benchmark: print the speed and quality figures; validate: check the data repositories; "
+                             "cleanup: delete the stacks, buckets and repositories the workshop made")
     args, rest = parser.parse_known_args(argv[:1])
     rest = argv[1:]
     if args.command == "localcloud":
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "approve":
         from .demo import approve_main
         return approve_main(rest)
+    if args.command == "cleanup":
+        from .cleanup import main as cleanup_main
+        return cleanup_main(rest)
     if args.command == "benchmark":
         from .benchmark import main as benchmark_main
         return benchmark_main(rest or ["all"])

@@ -703,6 +703,33 @@ def install(cloud: LocalCloud) -> None:
     cloud.route("sagemaker", "UpdateEndpoint", executor.update_endpoint)
     cloud.route("sagemaker", "InvokeEndpoint", executor.endpoints.invoke)
 
+    def delete_model_package(req: AwsRequest) -> AwsResponse:
+        name = str(req.json().get("ModelPackageName") or "")
+        backend = cloud.backend("sagemaker", req.region)
+        key = backend.model_package_name_mapping.get(name, name)
+        if key not in backend.model_packages:
+            return json_error("ValidationException", f"Model package {name} does not exist.")
+        del backend.model_packages[key]
+        for alias in [a for a, target in backend.model_package_name_mapping.items() if target == key]:
+            del backend.model_package_name_mapping[alias]
+        return AwsResponse(200, {})
+
+    def delete_model_package_group(req: AwsRequest) -> AwsResponse:
+        name = str(req.json().get("ModelPackageGroupName") or "").rsplit("/", 1)[-1]
+        backend = cloud.backend("sagemaker", req.region)
+        if name not in backend.model_package_groups:
+            return json_error("ValidationException", f"Model package group {name} does not exist.")
+        versions = [p for p in backend.model_packages.values() if p.model_package_group_name == name]
+        if versions:
+            return json_error("ConflictException", f"Model package group {name} still holds {len(versions)} model "
+                                                   f"package(s); delete them first (DeleteModelPackage).")
+        del backend.model_package_groups[name]
+        return AwsResponse(200, {})
+
+    # moto has no DeleteModelPackage(Group): without them a stack with the model group cannot be deleted.
+    cloud.route("sagemaker", "DeleteModelPackage", delete_model_package)
+    cloud.route("sagemaker", "DeleteModelPackageGroup", delete_model_package_group)
+
     original_create = SageMakerModelBackend.create_endpoint
     original_delete = SageMakerModelBackend.delete_endpoint
 
