@@ -90,9 +90,9 @@ def cleanup(session: Any, names: WorkshopNames, keep_data: bool = False, timeout
         steps.append((f"image repository {names.image_repo_name}", lambda: _delete_repository(
             lambda: ecr.delete_repository(repositoryName=names.image_repo_name, force=True),
             "RepositoryNotFoundException")))
-        steps.append((f"code repository {names.code_repo_name}", lambda: _delete_repository(
-            lambda: codecommit.delete_repository(repositoryName=names.code_repo_name),
-            "RepositoryDoesNotExistException")))
+        # CodeCommit answers a deleted repository with success and no repositoryId.
+        steps.append((f"code repository {names.code_repo_name}", lambda: "deleted" if codecommit.delete_repository(
+            repositoryName=names.code_repo_name).get("repositoryId") else "absent"))
     ok = True
     for label, step in steps:
         started = time.monotonic()

@@ -39,7 +39,9 @@ def test_cleanup_deletes_every_stack_bucket_and_repository_and_a_second_run_find
         with pytest.raises(ClientError):
             s3.head_bucket(Bucket=bucket)
     assert e2e.client("ecr").describe_repositories()["repositories"] == []
-    assert e2e.client("codecommit").list_repositories()["repositories"] == []
+    with pytest.raises(ClientError) as no_repository:
+        e2e.client("codecommit").get_repository(repositoryName=names.code_repo_name)
+    assert no_repository.value.response["Error"]["Code"] == "RepositoryDoesNotExistException"
 
     code, output = _run(e2e)
     assert code == 0 and output.count("absent") == len(cleanup.stacks_to_delete(names)) + 4, output
