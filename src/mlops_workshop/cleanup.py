@@ -64,7 +64,7 @@ def empty_and_delete_bucket(s3: Any, bucket: str) -> str:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": objects[start:start + 1000], "Quiet": True})
         removed += len(objects)
     s3.delete_bucket(Bucket=bucket)
-    return f"deleted ({removed} object versions)"
+    return f"deleted, {removed} object versions"
 
 
 def _delete_repository(call: Callable[[], Any], missing: str) -> str:
