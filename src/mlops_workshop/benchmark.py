@@ -145,8 +145,8 @@ def crossvalidate(overrides: dict | None = None, seeds=TRAINING_SEEDS, folds: in
             fitted = model.fit(hp, x[train], y[train], x[validate], y[validate])
             scores.append(rmse(y[test], np.asarray(fitted.model(x[test], training=False))))
         per_fold.append(scores)
-        print(f"  fold {fold}/{folds} ({len(test)} rows): " + ", ".join(f"seed {s}: {v:.3f}" for s, v in zip(seeds, scores)),
-              flush=True)
+        shown = ", ".join(f"seed {seed}: {value:.3f}" for seed, value in zip(seeds, scores))
+        print(f"  fold {fold}/{folds} ({len(test)} rows): {shown}", flush=True)
     mean = float(np.mean(per_fold))
     print(f"  cross-validated RMSE: {mean:.4f} (mean of {folds} folds x {len(seeds)} seeds)")
     return {"hyperparameters": hyperparameters, "folds": per_fold, "rmse": mean}

@@ -36,7 +36,10 @@ DUMMY_CREDENTIALS = {
 
 # Executors installed on the first call to one of their services (by signing name) or in the background after the
 # server answers: moto's CloudFormation and Step Functions parsers import all of EC2's region and instance data (~2 s).
-INSTALL_ON_FIRST_CALL: dict[str, tuple[str, ...]] = {"cloudformation": ("cloudformation",), "stepfunctions": ("states",)}
+INSTALL_ON_FIRST_CALL: dict[str, tuple[str, ...]] = {
+    "cloudformation": ("cloudformation",),
+    "stepfunctions": ("states", "stepfunctions"),  # its signing name, and moto's name for its backend
+}
 
 # REST-style operations the executors answer; JSON-protocol ones are named by X-Amz-Target.
 REST_ACTIONS: list[tuple[str, str, re.Pattern[str], str]] = [
