@@ -39,9 +39,9 @@ def delete_stack(cfn: Any, name: str, timeout: float = 900) -> str:
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
         return "absent"
     if stack["StackStatus"].endswith("_IN_PROGRESS"):
-        stack = pipeline._wait_stack(cfn, name, timeout)
+        stack = pipeline.wait_stack(cfn, name, timeout)
     cfn.delete_stack(StackName=name)
-    stack = pipeline._wait_stack(cfn, name, timeout)
+    stack = pipeline.wait_stack(cfn, name, timeout)
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
         return "deleted"
     raise pipeline.PipelineError(f"stack {name} is {stack['StackStatus']}: {pipeline.stack_failures(cfn, name)}; "

@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import boto3
 from . import REPO_ROOT
 from .config import WorkshopNames
 from .data import RAW_FILENAME, write_raw_csv
+from .modelserver import free_port
 
 CONTAINER = REPO_ROOT / "container"
 ETL_SCRIPT = REPO_ROOT / "etl" / "preprocess.py"
@@ -40,12 +40,6 @@ class FoundationResult:
     model_dir: Path
     server_url: str
     stage_seconds: dict[str, float]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(stage: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
@@ -118,7 +112,7 @@ def run(work_dir: str | Path, endpoint_url: str, names: WorkshopNames | None = N
     times["train"] = time.monotonic() - start
 
     start = time.monotonic()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     progress(f"[4/4] serving (container/serve: nginx → gunicorn → Flask) at {url}, predicting the test split")
     serve_log = open(logs / "serve.log", "wb")

@@ -22,9 +22,10 @@ from mlops_workshop import REPO_ROOT
 CONTAINER_DIR = REPO_ROOT / "container"
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, for a server this process is about to start."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 

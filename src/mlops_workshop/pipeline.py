@@ -232,11 +232,11 @@ def deploy_stack(session, names: WorkshopNames, rmse_threshold: float | None = N
     current = stack_status(cfn, name)
     if current and current["StackStatus"].endswith("_IN_PROGRESS"):
         progress(f"  {name} is {current['StackStatus']}; waiting for it first")
-        current = _wait_stack(cfn, name, timeout)
+        current = wait_stack(cfn, name, timeout)
     if current and current["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
         progress(f"  {name} is {current['StackStatus']} (a failed create): deleting it to create it again")
         cfn.delete_stack(StackName=name)
-        current = _wait_stack(cfn, name, timeout)
+        current = wait_stack(cfn, name, timeout)
     if current and current["StackStatus"] == "DELETE_COMPLETE":
         current = None
     body = template.read_text(encoding="utf-8")
@@ -262,7 +262,7 @@ def deploy_stack(session, names: WorkshopNames, rmse_threshold: float | None = N
                 raise PipelineError(f"Stack {name} cannot be updated: {error.response['Error'].get('Message')}") \
                     from None
             return "unchanged", current
-    final = _wait_stack(cfn, name, timeout)
+    final = wait_stack(cfn, name, timeout)
     status = final["StackStatus"] if final else "DELETE_COMPLETE"
     if status not in FINAL_STACK:
         raise PipelineError(f"Stack {name} ended {status} after {time.monotonic() - started:.0f} s: "
@@ -270,7 +270,7 @@ def deploy_stack(session, names: WorkshopNames, rmse_threshold: float | None = N
     return operation, final
 
 
-def _wait_stack(cfn, name: str, timeout: float) -> dict[str, Any] | None:
+def wait_stack(cfn, name: str, timeout: float) -> dict[str, Any] | None:
     deadline = time.monotonic() + timeout
     while True:
         stack = stack_status(cfn, name)

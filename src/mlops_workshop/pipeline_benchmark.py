@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -20,21 +19,16 @@ from typing import Any
 
 from . import demo, pipeline
 from .localcloud import lifecycle
+from .modelserver import free_port
 from .repository_validation import names_for_session
 
 TARGET_SECONDS = {"process": 180.0, "engine": 300.0, "auto": 300.0}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def measure(state_dir: Path, images: str = "process", progress=print) -> dict[str, Any]:
     """Run everything once from `state_dir` (empty); returns the times in seconds and the outcome."""
     began = time.monotonic()
-    state = lifecycle.start(demo.cloud_dir(state_dir), port=_free_port(), settings=demo.cloud_settings(images))
+    state = lifecycle.start(demo.cloud_dir(state_dir), port=free_port(), settings=demo.cloud_settings(images))
     try:
         cloud_ready = time.monotonic() - began
         session = demo.CloudSession(state["endpoint"])

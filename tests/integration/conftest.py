@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from mlops_workshop import demo, pipeline
 from mlops_workshop.config import WorkshopNames
 from mlops_workshop.localcloud import lifecycle
+from mlops_workshop.modelserver import free_port
 from mlops_workshop.repository_validation import names_for_session
 
 # No source polling: every execution here is started by the code under test, so none races another. Short
@@ -30,12 +30,6 @@ CLOUD_SETTINGS = {
                                                      "CloudFormation": 300, "StepFunctions": 300}},
 }
 RUN_TIMEOUT = 600
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -72,7 +66,7 @@ def e2e(tmp_path_factory):
         pytest.skip("git is not installed: the pipeline's CodeCommit sources are pushed with it")
     state_dir = tmp_path_factory.mktemp("e2e")
     folder = demo.cloud_dir(state_dir)
-    state = lifecycle.start(folder, port=_free_port(), settings=CLOUD_SETTINGS)
+    state = lifecycle.start(folder, port=free_port(), settings=CLOUD_SETTINGS)
     try:
         session = demo.CloudSession(state["endpoint"])
         yield Cloud(state_dir, state["endpoint"], state["port"], session, names_for_session(session))

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import zipfile
 
 import boto3
@@ -16,12 +15,7 @@ import pytest
 
 from mlops_workshop.localcloud import LocalCloud, lifecycle
 from mlops_workshop.localcloud.server import INSTALL_ON_FIRST_CALL
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from mlops_workshop.modelserver import free_port
 
 
 def _alive(pid: int) -> bool:
@@ -35,7 +29,7 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def daemon(tmp_path):
     folder = tmp_path / "cloud"
-    state = lifecycle.start(folder, port=_free_port())
+    state = lifecycle.start(folder, port=free_port())
     try:
         yield folder, state
     finally:
@@ -73,9 +67,7 @@ def test_cloudformation_answers_at_once_after_start_and_every_executor_gets_inst
     cfn.create_stack(StackName="lifecycle", TemplateBody=json.dumps(template))
     cfn.get_waiter("stack_create_complete").wait(StackName="lifecycle", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     assert _client(state, "s3").head_bucket(Bucket="lifecycle-test")["ResponseMetadata"]["HTTPStatusCode"] == 200
-    deadline = time.monotonic() + 60
-    while (status := lifecycle.status(daemon[0]))["installed_on_first_call"] and time.monotonic() < deadline:
-        time.sleep(0.1)
+    status = lifecycle.wait_installed(daemon[0])
     assert status["installed_on_first_call"] == []
     assert set(INSTALL_ON_FIRST_CALL) <= set(status["executors"])
 

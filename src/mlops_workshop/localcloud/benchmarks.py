@@ -20,20 +20,19 @@ import io
 import json
 import logging
 import shutil
-import socket
 import statistics
 import sys
 import tarfile
 import tempfile
 import time
 import types
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from mlops_workshop import REPO_ROOT
 from mlops_workshop.config import WorkshopNames
+from mlops_workshop.modelserver import free_port
 
 from .images import aws_client
 
@@ -179,17 +178,6 @@ def benchmark_training(cloud: Any, hyperparameters: dict[str, str] | None = None
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _health(endpoint: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{endpoint}/_localcloud/health", timeout=5) as response:
-        return json.loads(response.read())
-
-
 def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
     """Start a daemon on a new folder `starts` times; seconds until it answers, and until all executors are in."""
     from . import lifecycle
@@ -199,10 +187,9 @@ def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
         folder = Path(tempfile.mkdtemp(prefix="localcloud-ready-"))
         try:
             began = time.perf_counter()
-            state = lifecycle.start(folder, port=_free_port())
+            lifecycle.start(folder, port=free_port())
             ready.append(time.perf_counter() - began)
-            while _health(state["endpoint"]).get("installed_on_first_call"):
-                time.sleep(0.05)
+            lifecycle.wait_installed(folder)
             complete.append(time.perf_counter() - began)
         finally:
             lifecycle.stop(folder)
@@ -267,11 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"ready": benchmark_ready(args.starts)}
     folder = Path(tempfile.mkdtemp(prefix="localcloud-bench-"))
     try:
-        state = lifecycle.start(folder, port=_free_port())
+        state = lifecycle.start(folder, port=free_port())
         daemon = types.SimpleNamespace(endpoint_url=state["endpoint"], region="us-east-1")
         # Round trips on a settled cloud: wait for its background installs, which would share the CPUs.
-        while _health(state["endpoint"]).get("installed_on_first_call"):
-            time.sleep(0.05)
+        lifecycle.wait_installed(folder)
         results["lambda"] = benchmark_lambda(daemon, args.invokes)
     finally:
         lifecycle.stop(folder)
@@ -279,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_training:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the in-process server's request lines
         with tempfile.TemporaryDirectory(prefix="localcloud-training-") as scratch, \
-                LocalCloud(scratch, port=_free_port()) as cloud:
+                LocalCloud(scratch, port=free_port()) as cloud:
             results["training"] = benchmark_training(cloud)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -779,6 +779,15 @@ def _tags(value: Any, key: str = "Key", val: str = "Value") -> list[dict[str, st
     return [{key: str(t["Key"]), val: str(t["Value"])} for t in value or []]
 
 
+def _sagemaker_request(properties: dict[str, Any], base: dict[str, Any],
+                       optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`base`, each optional property that is set, and the tags: a SageMaker Create call's request."""
+    request = {**base, **{key: properties[key] for key in optional if properties.get(key)}}
+    if properties.get("Tags"):
+        request["Tags"] = _tags(properties["Tags"])
+    return request
+
+
 class CodeBuildProject(LocalResource):
     type_name = "AWS::CodeBuild::Project"
     name_property = "Name"
@@ -924,14 +933,10 @@ class SageMakerModel(LocalResource):
     def create(self) -> None:
         p = self.properties
         self.name = _sagemaker_name(self.name)
-        request: dict[str, Any] = {"ModelName": self.name, "ExecutionRoleArn": p["ExecutionRoleArn"]}
-        for key in ("PrimaryContainer", "Containers", "VpcConfig", "InferenceExecutionConfig"):
-            if p.get(key):
-                request[key] = p[key]
+        request = _sagemaker_request(p, {"ModelName": self.name, "ExecutionRoleArn": p["ExecutionRoleArn"]},
+                                     ("PrimaryContainer", "Containers", "VpcConfig", "InferenceExecutionConfig"))
         if p.get("EnableNetworkIsolation") is not None:
             request["EnableNetworkIsolation"] = _as_bool(p["EnableNetworkIsolation"])
-        if p.get("Tags"):
-            request["Tags"] = _tags(p["Tags"])
         self.physical_id = _client("sagemaker", self.region).create_model(**request)["ModelArn"]
         self.values = {"ModelName": self.name}
 
@@ -953,18 +958,14 @@ class SageMakerEndpointConfig(LocalResource):
                 variant["InitialInstanceCount"] = int(variant["InitialInstanceCount"])
             if "InitialVariantWeight" in variant:
                 variant["InitialVariantWeight"] = float(variant["InitialVariantWeight"])
-        request: dict[str, Any] = {"EndpointConfigName": self.name, "ProductionVariants": variants}
+        request = _sagemaker_request(p, {"EndpointConfigName": self.name, "ProductionVariants": variants},
+                                     ("KmsKeyId", "AsyncInferenceConfig"))
         if p.get("DataCaptureConfig"):
             capture = copy.deepcopy(p["DataCaptureConfig"])
             capture["EnableCapture"] = _as_bool(capture.get("EnableCapture", True))
             if "InitialSamplingPercentage" in capture:
                 capture["InitialSamplingPercentage"] = int(capture["InitialSamplingPercentage"])
             request["DataCaptureConfig"] = capture
-        for key in ("KmsKeyId", "AsyncInferenceConfig"):
-            if p.get(key):
-                request[key] = p[key]
-        if p.get("Tags"):
-            request["Tags"] = _tags(p["Tags"])
         self.physical_id = _client("sagemaker", self.region).create_endpoint_config(**request)["EndpointConfigArn"]
         self.values = {"EndpointConfigName": self.name}
 
@@ -997,9 +998,7 @@ class SageMakerEndpoint(LocalResource):
     def create(self) -> None:
         p = self.properties
         self.name = _sagemaker_name(self.name)
-        request: dict[str, Any] = {"EndpointName": self.name, "EndpointConfigName": p["EndpointConfigName"]}
-        if p.get("Tags"):
-            request["Tags"] = _tags(p["Tags"])
+        request = _sagemaker_request(p, {"EndpointName": self.name, "EndpointConfigName": p["EndpointConfigName"]})
         client = _client("sagemaker", self.region)
         self.physical_id = client.create_endpoint(**request)["EndpointArn"]
         self.values = {"EndpointName": self.name}

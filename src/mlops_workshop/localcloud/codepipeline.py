@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from .server import ACCOUNT_ID, DUMMY_CREDENTIALS, AwsRequest, AwsResponse, LocalCloud, json_error
+from .server import ACCOUNT_ID, DUMMY_CREDENTIALS, AwsError, AwsRequest, AwsResponse, LocalCloud, json_error
 
 log = logging.getLogger("mlops_workshop.localcloud.codepipeline")
 
@@ -1166,9 +1166,16 @@ def install(cloud: LocalCloud) -> None:
     except (ImportError, AttributeError):
         log.info("EventBridge rules cannot start pipelines: the events executor is missing")
 
-    def pipeline_missing(name: str) -> AwsResponse:
-        return json_error("PipelineNotFoundException",
-                          f"Account '{ACCOUNT_ID}' does not have a pipeline with name '{name}'")
+    def pipeline_missing(name: str) -> AwsError:
+        return AwsError("PipelineNotFoundException",
+                        f"Account '{ACCOUNT_ID}' does not have a pipeline with name '{name}'")
+
+    def known_pipeline(region: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The pipeline's definition and metadata; PipelineNotFoundException when there is none."""
+        try:
+            return runtime.definition(region, name)
+        except LookupError:
+            raise pipeline_missing(name) from None
 
     @cloud.after("codepipeline", "CreatePipeline")
     def created(req: AwsRequest, status: int, body: bytes) -> None:
@@ -1192,16 +1199,13 @@ def install(cloud: LocalCloud) -> None:
         try:
             execution = runtime.start(req.region, body.get("name", ""), None, body.get("variables"))
         except LookupError:
-            return pipeline_missing(body.get("name", ""))
+            raise pipeline_missing(body.get("name", "")) from None
         return AwsResponse(200, {"pipelineExecutionId": execution.execution_id})
 
     @cloud.route("codepipeline", "GetPipelineState")
     def get_state(req: AwsRequest) -> AwsResponse:
         name = req.json().get("name", "")
-        try:
-            pipeline, metadata = runtime.definition(req.region, name)
-        except LookupError:
-            return pipeline_missing(name)
+        pipeline, metadata = known_pipeline(req.region, name)
         state = runtime.state(req.region, name)
         stages = []
         with runtime.cond:
@@ -1232,10 +1236,7 @@ def install(cloud: LocalCloud) -> None:
     def get_execution(req: AwsRequest) -> AwsResponse:
         body = req.json()
         name, execution_id = body.get("pipelineName", ""), body.get("pipelineExecutionId", "")
-        try:
-            runtime.definition(req.region, name)
-        except LookupError:
-            return pipeline_missing(name)
+        known_pipeline(req.region, name)
         execution = runtime.find(req.region, name, execution_id)
         if execution is None:
             return json_error("PipelineExecutionNotFoundException",
@@ -1247,10 +1248,7 @@ def install(cloud: LocalCloud) -> None:
     def list_executions(req: AwsRequest) -> AwsResponse:
         body = req.json()
         name = body.get("pipelineName", "")
-        try:
-            runtime.definition(req.region, name)
-        except LookupError:
-            return pipeline_missing(name)
+        known_pipeline(req.region, name)
         with runtime.cond:
             executions = list(reversed(runtime.state(req.region, name).executions))
         start = int(body.get("nextToken") or 0)
@@ -1265,10 +1263,7 @@ def install(cloud: LocalCloud) -> None:
     def list_action_executions(req: AwsRequest) -> AwsResponse:
         body = req.json()
         name = body.get("pipelineName", "")
-        try:
-            runtime.definition(req.region, name)
-        except LookupError:
-            return pipeline_missing(name)
+        known_pipeline(req.region, name)
         wanted = (body.get("filter") or {}).get("pipelineExecutionId")
         with runtime.cond:
             runs = [run for execution in runtime.state(req.region, name).executions
@@ -1323,10 +1318,7 @@ def install(cloud: LocalCloud) -> None:
         body = req.json()
         name, stage, action = body.get("pipelineName", ""), body.get("stageName", ""), body.get("actionName", "")
         result, token = body.get("result") or {}, body.get("token", "")
-        try:
-            pipeline, _ = runtime.definition(req.region, name)
-        except LookupError:
-            return pipeline_missing(name)
+        pipeline, _ = known_pipeline(req.region, name)
         stages = {s["name"]: s for s in pipeline["stages"]}
         if stage not in stages:
             return json_error("StageNotFoundException", f"Stage {stage} not found in pipeline {name}")

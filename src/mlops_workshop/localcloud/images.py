@@ -38,7 +38,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -52,6 +51,7 @@ from typing import Any
 import boto3
 
 from mlops_workshop import REPO_ROOT
+from mlops_workshop.modelserver import free_port
 
 log = logging.getLogger("mlops_workshop.localcloud.images")
 
@@ -83,12 +83,6 @@ def aws_client(cloud: Any, service: str, region: str | None = None) -> Any:
                 aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
         return _CLIENTS[key]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def venv_bin() -> Path:

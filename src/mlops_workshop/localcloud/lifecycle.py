@@ -75,6 +75,17 @@ def status(state_dir: str | Path) -> dict[str, Any]:
             "installed_on_first_call": health.get("installed_on_first_call", [])}
 
 
+def wait_installed(state_dir: str | Path, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until the executors it installs after answering are in; returns its status."""
+    deadline = time.monotonic() + timeout
+    while (current := status(state_dir)).get("installed_on_first_call"):
+        if time.monotonic() > deadline:
+            raise LocalCloudError(f"executors {', '.join(current['installed_on_first_call'])} were not installed "
+                                  f"within {timeout:.0f} s; see {current['log']}")
+        time.sleep(0.05)
+    return current
+
+
 def start(state_dir: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
           timeout: float = 30.0, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Start the local cloud on this state folder, or return the one already running on it."""

@@ -94,6 +94,17 @@ def json_error(code: str, message: str, status: int = 400) -> AwsResponse:
     return AwsResponse(status, {"__type": code, "message": message, "Message": message}, {"x-amzn-ErrorType": code})
 
 
+class AwsError(Exception):
+    """Raised by a handler for an error the service itself would answer; the dispatcher sends it as one."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+    def response(self) -> AwsResponse:
+        return json_error(self.code, self.message, self.status)
+
+
 # A handler answers the call (an AwsResponse) or returns None to let moto answer it.
 Handler = Callable[[AwsRequest], "AwsResponse | None"]
 # An after-handler sees moto's answer and may replace it.
@@ -253,6 +264,8 @@ class LocalCloud:
         if handler is not None:
             try:
                 response = handler(request)
+            except AwsError as error:
+                response = error.response()
             except Exception as exc:  # an executor bug must surface as an AWS error, not a dropped call
                 log.exception("executor for %s.%s failed", *key)
                 response = json_error("ServiceException", f"local cloud executor failed: {exc}", 500)
@@ -270,6 +283,8 @@ class LocalCloud:
         status = int(captured["status"].split()[0])
         try:
             replaced = after(request, status, body)
+        except AwsError as error:
+            replaced = error.response()
         except Exception as exc:
             log.exception("executor after %s.%s failed", *key)
             replaced = json_error("ServiceException", f"local cloud executor failed: {exc}", 500)
