@@ -13,6 +13,7 @@ Training contract (root `/opt/ml`, or the folder named by OPT_ML_ROOT for a loca
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -246,13 +247,9 @@ def _configure_tensorflow(seed: int):
     return tf, keras
 
 
-_CLIP_LAYER = []
-
-
+@functools.cache
 def clip_layer_class():
     """The Keras layer that clamps each feature to the range of the training split (registered for loading)."""
-    if _CLIP_LAYER:
-        return _CLIP_LAYER[0]
     import keras
 
     @keras.saving.register_keras_serializable(package="abalone")
@@ -276,7 +273,6 @@ def clip_layer_class():
         def get_config(self):
             return {**super().get_config(), "low": self.low, "high": self.high}
 
-    _CLIP_LAYER.append(ClipToTrainingRange)
     return ClipToTrainingRange
 
 
