@@ -154,6 +154,10 @@ class GlueJobRunner:
                                     env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.PIPE)
         with self._lock:
             self._procs[run.job_run_id] = proc
+            stop_now = run.job_run_id in self._stop_requested
+        if stop_now:
+            # BatchStopJobRun came while the script was still being fetched: stop what just started.
+            proc.terminate()
         started = time.monotonic()
         if run.status == "STARTING":
             run.status = "RUNNING"

@@ -1,6 +1,7 @@
 """Glue StartJobRun runs the Python-shell script from S3 with the job's arguments; GetJobRun shows real states."""
 
 import json
+import threading
 
 import pytest
 
@@ -117,6 +118,29 @@ def test_max_concurrent_runs_holds_while_a_run_is_running_and_a_run_can_be_stopp
     stopped = glue.batch_stop_job_run(JobName="long", JobRunIds=[run_id])
     assert stopped["SuccessfulSubmissions"] == [{"JobName": "long", "JobRunId": run_id}]
     assert final_run(glue, wait_for, "long", run_id)["JobRunState"] == "STOPPED"
+
+
+def test_a_run_stopped_while_its_script_is_still_being_fetched_ends_stopped(clients, glue_job, wait_for,
+                                                                           monkeypatch):
+    from mlops_workshop.localcloud.glue import GlueJobRunner
+    stop_asked = threading.Event()
+    original_stop, original_download = GlueJobRunner.stop, GlueJobRunner._download
+
+    def stop(self, run):
+        original_stop(self, run)
+        stop_asked.set()
+
+    def download(self, url, folder):
+        assert stop_asked.wait(10), "BatchStopJobRun never reached the runner"
+        return original_download(self, url, folder)
+
+    monkeypatch.setattr(GlueJobRunner, "stop", stop)
+    monkeypatch.setattr(GlueJobRunner, "_download", download)
+    glue = clients("glue")
+    glue_job("early", "import time\ntime.sleep(60)\n")
+    run_id = glue.start_job_run(JobName="early")["JobRunId"]
+    glue.batch_stop_job_run(JobName="early", JobRunIds=[run_id])
+    assert final_run(glue, wait_for, "early", run_id, timeout=15)["JobRunState"] == "STOPPED"
 
 
 def test_update_job_replaces_the_definition_and_the_next_run_uses_it(clients, glue_job, wait_for):
