@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint setup system-deps clean
+.PHONY: demo test bench lab lint setup system-deps clean
 
 demo: setup
 	$(BIN)/mlops-workshop demo
@@ -16,6 +16,9 @@ test: setup
 
 bench: setup
 	$(BIN)/mlops-workshop benchmark
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
 
 setup: $(STAMP) system-deps
 

@@ -485,6 +485,7 @@ def _train(root: Path) -> dict:
         "rows": {"train": int(len(y_train)), "validate": int(len(y_validate))},
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
+        "history": {name: [round(float(v), 5) for v in values] for name, values in result.history.items()},
         "training_seconds": round(result.seconds, 3),
         "training_cpu_seconds": round(result.cpu_seconds, 3),
         "hyperparameters": hp.as_strings(),

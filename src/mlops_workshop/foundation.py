@@ -27,6 +27,8 @@ from .modelserver import free_port
 
 CONTAINER = REPO_ROOT / "container"
 ETL_SCRIPT = REPO_ROOT / "etl" / "preprocess.py"
+ETL_OUTPUTS = {"train": "training/train.csv", "validate": "training/validate.csv", "test": "testing/test.csv",
+               "baseline": "baseline/baseline.csv"}
 
 
 class StageError(RuntimeError):
@@ -57,17 +59,80 @@ def hyperparameters() -> dict[str, str]:
     return {k: str(v) for k, v in job.get("HyperParameters", {}).items()}
 
 
+def child_env(endpoint_url: str | None, region: str, credentials: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the ETL, train and serve processes: this one's, with the cloud they are to talk to.
+
+    endpoint_url: the local cloud (dummy credentials); None for AWS with `credentials` (or the user's own)."""
+    env = {k: v for k, v in os.environ.items() if not (endpoint_url and k.startswith("AWS_"))}
+    env.pop("AWS_ENDPOINT_URL", None)
+    # The container's entrypoints run with `python3` from PATH: this environment's, which has TensorFlow.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if endpoint_url:
+        env.update({"AWS_ENDPOINT_URL": endpoint_url, "AWS_ACCESS_KEY_ID": "localcloud",
+                    "AWS_SECRET_ACCESS_KEY": "localcloud"})
+    env.update(credentials or {})
+    env["AWS_DEFAULT_REGION"] = region
+    return env
+
+
+def run_etl(env: dict[str, str], names: WorkshopNames, prefix: str, log_path: Path, seed: int = 42) -> dict[str, str]:
+    """etl/preprocess.py, as Glue runs it, on the raw data in the data bucket; the S3 URI of each output."""
+    _run("ETL job", [sys.executable, str(ETL_SCRIPT),
+                     "--S3_INPUT_BUCKET", names.data_bucket,
+                     "--S3_INPUT_KEY_PREFIX", names.raw_data_key.rsplit("/", 1)[0],
+                     "--S3_OUTPUT_BUCKET", names.data_bucket,
+                     "--S3_OUTPUT_KEY_PREFIX", prefix, "--SEED", str(seed)], env, log_path)
+    return {split: f"s3://{names.data_bucket}/{prefix}/{key}" for split, key in ETL_OUTPUTS.items()}
+
+
+def train(s3, env: dict[str, str], names: WorkshopNames, prefix: str, opt_ml: Path, log_path: Path,
+          settings: dict[str, str] | None = None) -> dict:
+    """container/train under the SageMaker contract on the ETL job's training split; the model's metadata.
+
+    settings: hyperparameters (strings) in place of trainingjob.json's."""
+    shutil.rmtree(opt_ml, ignore_errors=True)
+    channel = opt_ml / "input" / "data" / "training"
+    channel.mkdir(parents=True)
+    for name in ("train.csv", "validate.csv"):
+        s3.download_file(names.data_bucket, f"{prefix}/training/{name}", str(channel / name))
+    config = opt_ml / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(settings or hyperparameters()))
+    try:
+        _run("training", [str(CONTAINER / "train")], {**env, "OPT_ML_ROOT": str(opt_ml)}, log_path)
+    except StageError as exc:
+        failure = opt_ml / "output" / "failure"
+        reason = failure.read_text().strip() if failure.exists() else ""
+        raise StageError(f"{exc}\n  failure reason: {reason}" if reason else str(exc)) from None
+    return json.loads((opt_ml / "model" / "metadata.json").read_text())
+
+
+def test_split(s3, names: WorkshopNames, prefix: str) -> tuple[list[float], list[str]]:
+    """The ETL job's test split: the labels, and each row's features as the CSV line a client sends."""
+    text = s3.get_object(Bucket=names.data_bucket, Key=f"{prefix}/testing/test.csv")["Body"].read().decode()
+    rows = [line.split(",", 1) for line in text.strip().splitlines()]
+    return [float(label) for label, _ in rows], [features for _, features in rows]
+
+
+def predict_rows(url: str, lines: list[str], timeout: float = 60) -> list[float]:
+    """POST the CSV lines to a model server's /invocations in one request; its predictions."""
+    request = urllib.request.Request(f"{url}/invocations", data="\n".join(lines).encode(),
+                                     headers={"Content-Type": "text/csv", "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return [float(p) for p in json.loads(resp.read())["predictions"]]
+
+
+def rmse(labels: list[float], predictions: list[float]) -> float:
+    return math.sqrt(sum((p - y) ** 2 for p, y in zip(predictions, labels, strict=True)) / len(labels))
+
+
 def run(work_dir: str | Path, endpoint_url: str, names: WorkshopNames | None = None, seed: int = 42,
         progress=print) -> FoundationResult:
     """Run the parts against an S3 at endpoint_url; work_dir holds the /opt/ml tree and the logs."""
     names = names or WorkshopNames()
     work = Path(work_dir).resolve()
     logs = work / "logs"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    # The container's entrypoints run with `python3` from PATH: this environment's, which has TensorFlow.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update({"AWS_ENDPOINT_URL": endpoint_url, "AWS_ACCESS_KEY_ID": "localcloud",
-                "AWS_SECRET_ACCESS_KEY": "localcloud", "AWS_DEFAULT_REGION": names.region})
+    env = child_env(endpoint_url, names.region)
     s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=names.region,
                       aws_access_key_id="localcloud", aws_secret_access_key="localcloud")
     times: dict[str, float] = {}
@@ -84,31 +149,13 @@ def run(work_dir: str | Path, endpoint_url: str, names: WorkshopNames | None = N
     start = time.monotonic()
     prefix = "foundation"
     progress(f"[2/4] ETL job (etl/preprocess.py, as Glue runs it) → s3://{names.data_bucket}/{prefix}/")
-    _run("ETL job", [sys.executable, str(ETL_SCRIPT),
-                     "--S3_INPUT_BUCKET", names.data_bucket,
-                     "--S3_INPUT_KEY_PREFIX", names.raw_data_key.rsplit("/", 1)[0],
-                     "--S3_OUTPUT_BUCKET", names.data_bucket,
-                     "--S3_OUTPUT_KEY_PREFIX", prefix, "--SEED", str(seed)], env, logs / "etl.log")
+    run_etl(env, names, prefix, logs / "etl.log", seed)
     times["etl"] = time.monotonic() - start
 
     start = time.monotonic()
     opt_ml = work / "opt_ml"
-    shutil.rmtree(opt_ml, ignore_errors=True)
-    channel = opt_ml / "input" / "data" / "training"
-    channel.mkdir(parents=True)
-    for name in ("train.csv", "validate.csv"):
-        s3.download_file(names.data_bucket, f"{prefix}/training/{name}", str(channel / name))
-    config = opt_ml / "input" / "config"
-    config.mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters()))
     progress(f"[3/4] training (container/train, SageMaker contract, /opt/ml at {opt_ml})")
-    train_env = {**env, "OPT_ML_ROOT": str(opt_ml)}
-    try:
-        _run("training", [str(CONTAINER / "train")], train_env, logs / "train.log")
-    except StageError as exc:
-        failure = opt_ml / "output" / "failure"
-        reason = failure.read_text().strip() if failure.exists() else ""
-        raise StageError(f"{exc}\n  failure reason: {reason}" if reason else str(exc)) from None
+    train(s3, env, names, prefix, opt_ml, logs / "train.log")
     times["train"] = time.monotonic() - start
 
     start = time.monotonic()
@@ -116,7 +163,8 @@ def run(work_dir: str | Path, endpoint_url: str, names: WorkshopNames | None = N
     url = f"http://127.0.0.1:{port}"
     progress(f"[4/4] serving (container/serve: nginx → gunicorn → Flask) at {url}, predicting the test split")
     serve_log = open(logs / "serve.log", "wb")
-    server = subprocess.Popen([str(CONTAINER / "serve")], env={**train_env, "SAGEMAKER_BIND_TO_PORT": str(port)},
+    server = subprocess.Popen([str(CONTAINER / "serve")],
+                              env={**env, "OPT_ML_ROOT": str(opt_ml), "SAGEMAKER_BIND_TO_PORT": str(port)},
                               stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -132,19 +180,11 @@ def run(work_dir: str | Path, endpoint_url: str, names: WorkshopNames | None = N
             if time.monotonic() > deadline:
                 raise StageError(f"serving was not healthy within 120 s; see {logs / 'serve.log'}")
             time.sleep(0.2)
-        test = s3.get_object(Bucket=names.data_bucket, Key=f"{prefix}/testing/test.csv")["Body"].read().decode()
-        rows = [line.split(",") for line in test.strip().splitlines()]
-        labels = [float(r[0]) for r in rows]
-        body = "\n".join(",".join(r[1:]) for r in rows).encode()
-        request = urllib.request.Request(f"{url}/invocations", data=body,
-                                         headers={"Content-Type": "text/csv", "Accept": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            answer = json.loads(resp.read())
-        predictions = [float(p) for p in answer["predictions"]]
+        labels, lines = test_split(s3, names, prefix)
+        predictions = predict_rows(url, lines)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
         serve_log.close()
     times["serve"] = time.monotonic() - start
-    rmse = math.sqrt(sum((p - y) ** 2 for p, y in zip(predictions, labels)) / len(labels))
-    return FoundationResult(rmse, len(labels), opt_ml / "model", url, times)
+    return FoundationResult(rmse(labels, predictions), len(labels), opt_ml / "model", url, times)

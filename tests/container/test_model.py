@@ -22,6 +22,9 @@ def test_training_writes_the_model_and_its_metadata(trained_root, model_module):
     assert 0.5 < metadata["validation"]["mae"] < metadata["validation"]["rmse"]
     assert 1 <= metadata["best_epoch"] <= metadata["epochs_run"] <= 25
     assert metadata["training_seconds"] > 0
+    history = metadata["history"]
+    assert len(history["loss"]) == len(history["val_rmse"]) == metadata["epochs_run"]
+    assert min(history["val_rmse"]) == pytest.approx(history["val_rmse"][metadata["best_epoch"] - 1])
     assert metadata["hyperparameters"]["epochs"] == "25"
     assert metadata["hyperparameters"]["seed"] == "7"
     assert all(isinstance(value, str) for value in metadata["hyperparameters"].values())
