@@ -27,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import REPO_ROOT, packaging
+from . import REPO_ROOT, codecommit_auth, packaging
 from .config import WorkshopNames
 
 TEMPLATE = REPO_ROOT / "cloudformation" / "mlops-pipeline.yml"
@@ -63,7 +63,8 @@ def _git(git_dir: Path, *args: str, env: dict[str, str] | None = None, check: bo
     result = subprocess.run(command, capture_output=True, text=True, env=full_env, check=False,
                             cwd=work_tree or git_dir)
     if check and result.returncode != 0:
-        raise PipelineError(f"git {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+        raise PipelineError(codecommit_auth.redact(
+            f"git {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"))
     return result
 
 
@@ -83,7 +84,7 @@ def push_folder(clone_url: str, branch: str, folder: Path, git_dir: Path, messag
                    check=False)
     if fetched.returncode != 0:
         if "couldn't find remote ref" not in fetched.stderr.lower():
-            raise PipelineError(f"git fetch from {clone_url} failed: {fetched.stderr.strip()}")
+            raise PipelineError(codecommit_auth.redact(f"git fetch from {clone_url} failed: {fetched.stderr.strip()}"))
         _git(git_dir, "update-ref", "-d", f"refs/remotes/{branch}", check=False)  # a new (or deleted) branch
     parent = _git(git_dir, "rev-parse", "--verify", "--quiet", f"refs/remotes/{branch}", check=False).stdout.strip()
     index = {"GIT_INDEX_FILE": str(git_dir / f"index-{branch}")}
@@ -107,13 +108,15 @@ def push_sources(session, names: WorkshopNames, work_dir: Path, folders: dict[st
     `folders` ({branch: folder}) replaces some of the project's folders."""
     codecommit = session.client("codecommit")
     clone_url = codecommit.get_repository(repositoryName=names.code_repo_name)["repositoryMetadata"]["cloneUrlHttp"]
+    # CodeCommit in an account takes the session's credentials as a signed URL; the local cloud needs none.
+    remote = codecommit_auth.signed_url(clone_url, session)
     folders = {**source_folders(names), **(folders or {})}
     git_dir = Path(work_dir) / "sources.git"
     git_dir.parent.mkdir(parents=True, exist_ok=True)
     pushed = {}
     for branch, folder in folders.items():
         where = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
-        commit, changed = push_folder(clone_url, branch, folder, git_dir, f"{where}/ from the workshop")
+        commit, changed = push_folder(remote, branch, folder, git_dir, f"{where}/ from the workshop")
         pushed[branch] = (commit, changed)
         progress(f"  {branch:<6} {commit[:12]} {'pushed' if changed else 'unchanged'} ({where}/)")
     return pushed
