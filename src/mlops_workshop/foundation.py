@@ -10,7 +10,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import boto3
 from . import REPO_ROOT
 from .config import WorkshopNames
 from .data import RAW_FILENAME, write_raw_csv
-from .modelserver import free_port
+from .modelserver import ModelServer
 
 CONTAINER = REPO_ROOT / "container"
 ETL_SCRIPT = REPO_ROOT / "etl" / "preprocess.py"
@@ -159,32 +158,16 @@ def run(work_dir: str | Path, endpoint_url: str, names: WorkshopNames | None = N
     times["train"] = time.monotonic() - start
 
     start = time.monotonic()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    progress(f"[4/4] serving (container/serve: nginx → gunicorn → Flask) at {url}, predicting the test split")
-    serve_log = open(logs / "serve.log", "wb")
-    server = subprocess.Popen([str(CONTAINER / "serve")],
-                              env={**env, "OPT_ML_ROOT": str(opt_ml), "SAGEMAKER_BIND_TO_PORT": str(port)},
-                              stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = ModelServer(opt_ml, log_path=logs / "serve.log")
+    progress(f"[4/4] serving (container/serve: nginx → gunicorn → Flask) at {server.url}, predicting the test split")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise StageError(f"serving exited with code {server.returncode}; see {logs / 'serve.log'}")
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise StageError(f"serving was not healthy within 120 s; see {logs / 'serve.log'}")
-            time.sleep(0.2)
+        server.start()
+        server.wait_healthy(120)
         labels, lines = test_split(s3, names, prefix)
-        predictions = predict_rows(url, lines)
+        predictions = predict_rows(server.url, lines)
+    except RuntimeError as exc:
+        raise StageError(f"serving failed: {exc}") from None
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
-        serve_log.close()
+        server.stop()
     times["serve"] = time.monotonic() - start
-    return FoundationResult(rmse(labels, predictions), len(labels), opt_ml / "model", url, times)
+    return FoundationResult(rmse(labels, predictions), len(labels), opt_ml / "model", server.url, times)

@@ -312,19 +312,22 @@ def system_test_verdict(labels: list[float], predictions: list[float], threshold
 
 
 def run_pipeline(ws: Workshop, manual_approvals: bool = False, rmse_threshold: float | None = None,
-                 timeout: float = 1800, progress: Progress = print):
+                 data: str | os.PathLike | None = None, timeout: float = 1800, progress: Progress = print):
     """The pipeline stack and one execution followed to its end, as `mlops-workshop demo` runs them; raises
-    WorkshopError when the execution does not succeed (the failed stage and its message)."""
+    WorkshopError when the execution does not succeed (the failed stage and its message).
+
+    data: a CSV in the abalone schema to upload instead of the bundled data set (checked first)."""
+    from .data import DataValidationError
     from .demo import print_summary
     from .demo import run_pipeline as run
     from .pipeline import PipelineError
 
     try:
         result = run(ws.session, ws.work_dir("pipeline"), ws.names, manual_approvals=manual_approvals,
-                     rmse_threshold=rmse_threshold, timeout=timeout, progress=progress,
+                     rmse_threshold=rmse_threshold, data_source=data, timeout=timeout, progress=progress,
                      approve_hint=".venv/bin/mlops-workshop approve" + (
                          "" if ws.state_dir == DEFAULT_STATE_DIR else f" --state-dir {ws.state_dir}"))
-    except PipelineError as error:
+    except (PipelineError, DataValidationError, FileNotFoundError) as error:
         raise WorkshopError(str(error)) from None
     print_summary(result, ws.names, progress)
     if not result.run.succeeded:

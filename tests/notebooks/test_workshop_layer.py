@@ -147,3 +147,22 @@ def test_the_notebooks_are_numbered_clean_and_parameterised(repo_root):
         assert "parameters" in code[0]["metadata"].get("tags", []), f"{book.name}: the first code cell is not tagged"
         assert "workshop.connect(target, state_dir, port=port)" in "".join(code[1]["source"])
         assert f"notebooks/{book.name}" in readme, f"README.md has no section for {book.name}"
+
+
+def test_a_bad_data_file_stops_the_pipeline_step_before_the_stack_with_the_row_at_fault(tmp_path, aws_env):
+    from mlops_workshop.demo import CloudSession
+    from mlops_workshop.localcloud import LocalCloud
+    from mlops_workshop.repository_validation import names_for_session
+
+    bad = tmp_path / "mine.csv"
+    bad.write_text("M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\nQ,0.35,0.265,0.09,0.2255,0.0995,0.0485,0.07,7\n")
+    cloud = LocalCloud(tmp_path / "cloud", port=0)
+    cloud.start()
+    try:
+        session = CloudSession(cloud.endpoint_url)
+        ws = workshop.Workshop("local", session, names_for_session(session), tmp_path, cloud.endpoint_url)
+        with pytest.raises(workshop.WorkshopError, match=r"row 2.*sex"):
+            workshop.run_pipeline(ws, data=bad, progress=lambda _: None)
+        assert session.client("cloudformation").list_stacks()["StackSummaries"] == []
+    finally:
+        cloud.stop()
