@@ -5,13 +5,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+# checkov pins an older boto3 than this project's, so the template security scan gets an environment of its own.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_SPEC := checkov==3.3.30
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell echo '$(CHECKOV_SPEC)' | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench lab lint setup system-deps clean
+.PHONY: demo test bench lab setup checkov system-deps clean
 
 demo: setup
 	$(BIN)/mlops-workshop demo
 
-test: setup
+test: setup checkov
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -28,8 +32,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
+checkov: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/python -m pip install -q '$(CHECKOV_SPEC)' \
+	  && rm -f $(CHECKOV_VENV)/.installed-* && touch $@ \
+	  || echo "checkov could not be installed: the template security scan will skip, saying so"
+
 system-deps:
 	@scripts/install-system-deps.sh
 
 clean:
-	rm -rf $(VENV) .state
+	rm -rf $(VENV) $(CHECKOV_VENV) .state
