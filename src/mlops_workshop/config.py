@@ -23,6 +23,9 @@ class WorkshopNames:
     etl_branch: str = "etl"
     test_branch: str = "test"
     raw_data_key: str = "input/raw/abalone.csv"
+    model_source_key: str = "source/model.zip"
+    etl_source_key: str = "source/etl.zip"
+    test_source_key: str = "source/test.zip"
     pipeline_stack_name: str = "mlops-pipeline"
 
     @property

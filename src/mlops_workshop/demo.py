@@ -32,6 +32,7 @@ from .repository_validation import create_repositories, names_for_session, print
 
 DEFAULT_STATE_DIR = Path(".state")
 IMAGE_MODES = ("process", "engine", "auto")
+SOURCES = {"codecommit": "CodeCommit", "s3": "S3"}
 
 
 class CloudSession(boto3.session.Session):
@@ -87,16 +88,18 @@ class DemoResult:
 def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *, manual_approvals: bool = False,
                  rmse_threshold: float | None = None, data_source: str | Path | bytes | None = None,
                  sources: dict[str, Path] | None = None, timeout: float = 1800, progress: Progress = print,
-                 approve_hint: str = "mlops-workshop approve") -> DemoResult:
+                 approve_hint: str = "mlops-workshop approve", source_provider: str = "CodeCommit") -> DemoResult:
     """Everything after the cloud is up: repositories, code and data, the stack, one execution, the results.
 
     `sources` replaces project folders pushed to the code branches ({branch: folder}); `data_source` replaces
-    the bundled data set (a CSV path, checked; or raw bytes, uploaded as they are).
+    the bundled data set (a CSV path, checked; or raw bytes, uploaded as they are). `source_provider` S3 puts the
+    code in the data bucket as zips instead of CodeCommit branches (no CodeCommit repository is made).
     On a first run the code and data go in before the stack, whose creation starts the first execution. Later,
     they go in after the stack update, right before the execution starts, so that the sources' polling does not
     start a second execution for the same change.
     Raises PipelineError when something before the execution fails; a failed execution is returned (run.status)."""
     names = names or names_for_session(session)
+    codecommit = pipeline.check_source_provider(source_provider) == "CodeCommit"
     steps: dict[str, float] = {}
     cp = session.client("codepipeline")
     first = pipeline.stack_status(session.client("cloudformation"), names.pipeline_stack_name) is None
@@ -111,20 +114,23 @@ def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *,
     def code_and_data() -> None:
         began = time.monotonic()
         heading("code and data")
-        pipeline.push_sources(session, names, Path(work_dir), sources, progress=progress)
+        if codecommit:
+            pipeline.push_sources(session, names, Path(work_dir), sources, progress=progress)
+        else:
+            pipeline.upload_sources(session, names, Path(work_dir), sources, progress=progress)
         pipeline.upload_dataset_step(session, names, data_source, progress=progress)
         timed("code and data", began)
 
     began = time.monotonic()
     heading("data repositories")
-    for resource, outcome in create_repositories(names, session).items():
+    for resource, outcome in create_repositories(names, session, with_codecommit=codecommit).items():
         progress(f"  {outcome:<8} {resource}")
     timed("repositories", began)
     if first:
         code_and_data()
     began = time.monotonic()
     progress("")
-    if not print_report(validate_repositories(names, session), file=_Writer(progress)):
+    if not print_report(validate_repositories(names, session, with_codecommit=codecommit), file=_Writer(progress)):
         raise PipelineError("The data repositories are not as the pipeline needs them (see the table above)")
     timed("repositories", began)
 
@@ -132,7 +138,8 @@ def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *,
     heading(f"Lambda packages and the pipeline stack {names.pipeline_stack_name} (cloudformation/mlops-pipeline.yml)")
     pipeline.upload_packages(session, names, progress=progress)
     known = set(pipeline.execution_ids(cp, names.pipeline_stack_name))
-    operation, stack = pipeline.deploy_stack(session, names, rmse_threshold, progress=progress)
+    operation, stack = pipeline.deploy_stack(session, names, rmse_threshold, progress=progress,
+                                             source_provider=source_provider)
     threshold = next((float(p["ParameterValue"]) for p in stack.get("Parameters", [])
                       if p["ParameterKey"] == "RmseThreshold"), None)
     progress(f"  stack {operation}: {stack['StackStatus']} in {time.monotonic() - began:.1f} s"
@@ -236,7 +243,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         result = run_pipeline(session, state_dir / "demo", names, manual_approvals=args.manual_approvals,
                               rmse_threshold=args.rmse_threshold, data_source=args.data, timeout=args.timeout,
-                              approve_hint=approve_hint)
+                              approve_hint=approve_hint, source_provider=SOURCES[args.source])
         print_summary(result, names)
         failed = result.run.failed_stage
         if not result.run.succeeded:
@@ -342,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rmse-threshold", type=float,
                         help="the system test's threshold (stack parameter RmseThreshold; default: keep it)")
     parser.add_argument("--data", type=Path, help="a raw abalone CSV to use instead of the bundled data set")
+    parser.add_argument("--source", choices=sorted(SOURCES), default="codecommit",
+                        help="where the pipeline reads the code: codecommit branches (default), or s3 zips in the "
+                             "data bucket (the stack's SourceProvider S3, for accounts without CodeCommit)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the execution")
     parser.add_argument("--stop", action="store_true", help="stop the local cloud at the end")
     parser.add_argument("--foundation", action="store_true",

@@ -3,6 +3,7 @@
 Everything here talks to AWS through the boto3 session it is given (the local cloud's, or a real account's):
 
 - `push_sources`: the three code trees to the CodeCommit branches the pipeline's sources read, with real git;
+  `upload_sources`: the same trees as zips in the data bucket, for the stack's S3 sources;
 - `upload_packages`: the Lambda packages, and the deployed functions' code when a package changed;
 - `upload_dataset`: the data set, only when its bytes changed (a new version of the data starts an execution);
 - `deploy_stack`: create or update `cloudformation/mlops-pipeline.yml` and wait for it;
@@ -41,6 +42,8 @@ GIT_EXCLUDES = ("__pycache__/", "*.py[co]", ".pytest_cache/", ".ipynb_checkpoint
 # A raw abalone row without rings (sex, then the seven sizes): what the summary asks each endpoint.
 SAMPLE_ROW = "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15"
 FINAL_STACK = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+# The stack's SourceProvider: CodeCommit branches, or zips in the data bucket for accounts without CodeCommit.
+SOURCE_PROVIDERS = ("CodeCommit", "S3")
 
 Progress = Callable[[str], None]
 
@@ -68,6 +71,29 @@ def _git(git_dir: Path, *args: str, env: dict[str, str] | None = None, check: bo
     return result
 
 
+AUTHOR = {"GIT_AUTHOR_NAME": "mlops-workshop", "GIT_AUTHOR_EMAIL": "mlops-workshop@example.com",
+          "GIT_COMMITTER_NAME": "mlops-workshop", "GIT_COMMITTER_EMAIL": "mlops-workshop@example.com"}
+
+
+def _git_dir(git_dir: Path) -> Path:
+    if not (git_dir / "HEAD").exists():
+        git_dir.mkdir(parents=True, exist_ok=True)
+        _git(git_dir, "init", "--quiet", "--bare")
+    (git_dir / "info").mkdir(exist_ok=True)
+    (git_dir / "info" / "exclude").write_text("\n".join(GIT_EXCLUDES) + "\n")
+    return git_dir
+
+
+def _write_tree(git_dir: Path, folder: Path, label: str) -> str:
+    """The git tree of `folder`'s files as a push would send them (GIT_EXCLUDES and .gitignore files honoured)."""
+    index = {"GIT_INDEX_FILE": str(git_dir / f"index-{label}")}
+    Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+    _git(git_dir, "add", "--all", ".", env=index, work_tree=folder)
+    tree = _git(git_dir, "write-tree", env=index).stdout.strip()
+    Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+    return tree
+
+
 def push_folder(clone_url: str, branch: str, folder: Path, git_dir: Path, message: str) -> tuple[str, bool]:
     """Make `branch` hold exactly `folder`'s files: a commit on the branch's tip when they differ.
 
@@ -75,11 +101,7 @@ def push_folder(clone_url: str, branch: str, folder: Path, git_dir: Path, messag
     the pipeline's sources see no new revision."""
     if not folder.is_dir():
         raise PipelineError(f"{folder} is missing: it is what the pipeline's {branch} branch holds")
-    if not (git_dir / "HEAD").exists():
-        git_dir.mkdir(parents=True, exist_ok=True)
-        _git(git_dir, "init", "--quiet", "--bare")
-    (git_dir / "info").mkdir(exist_ok=True)
-    (git_dir / "info" / "exclude").write_text("\n".join(GIT_EXCLUDES) + "\n")
+    _git_dir(git_dir)
     fetched = _git(git_dir, "fetch", "--quiet", "--no-tags", clone_url, f"+refs/heads/{branch}:refs/remotes/{branch}",
                    check=False)
     if fetched.returncode != 0:
@@ -87,19 +109,55 @@ def push_folder(clone_url: str, branch: str, folder: Path, git_dir: Path, messag
             raise PipelineError(codecommit_auth.redact(f"git fetch from {clone_url} failed: {fetched.stderr.strip()}"))
         _git(git_dir, "update-ref", "-d", f"refs/remotes/{branch}", check=False)  # a new (or deleted) branch
     parent = _git(git_dir, "rev-parse", "--verify", "--quiet", f"refs/remotes/{branch}", check=False).stdout.strip()
-    index = {"GIT_INDEX_FILE": str(git_dir / f"index-{branch}")}
-    Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
-    _git(git_dir, "add", "--all", ".", env=index, work_tree=folder)
-    tree = _git(git_dir, "write-tree", env=index).stdout.strip()
-    Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+    tree = _write_tree(git_dir, folder, branch)
     if parent and _git(git_dir, "rev-parse", f"{parent}^{{tree}}").stdout.strip() == tree:
         return parent, False
-    author = {"GIT_AUTHOR_NAME": "mlops-workshop", "GIT_AUTHOR_EMAIL": "mlops-workshop@example.com",
-              "GIT_COMMITTER_NAME": "mlops-workshop", "GIT_COMMITTER_EMAIL": "mlops-workshop@example.com"}
     commit = _git(git_dir, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message,
-                  env=author).stdout.strip()
+                  env=AUTHOR).stdout.strip()
     _git(git_dir, "push", "--quiet", clone_url, f"{commit}:refs/heads/{branch}")
     return commit, True
+
+
+def source_zip(folder: Path, git_dir: Path) -> bytes:
+    """The zip an S3 source action reads: the files a push would send, with their modes, byte for byte the same
+    for the same files (so that an unchanged folder leaves the S3 object, and the pipeline, alone)."""
+    if not folder.is_dir():
+        raise PipelineError(f"{folder} is missing: it is what the pipeline's S3 source reads")
+    _git_dir(git_dir)
+    tree = _write_tree(git_dir, folder, "zip")
+    fixed = {**AUTHOR, "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
+    commit = _git(git_dir, "commit-tree", tree, "-m", "source", env=fixed).stdout.strip()
+    archive = subprocess.run(["git", f"--git-dir={git_dir}", "archive", "--format=zip", commit],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise PipelineError(f"git archive of {folder} failed: {archive.stderr.decode(errors='replace').strip()}")
+    return archive.stdout
+
+
+def source_keys(names: WorkshopNames) -> dict[str, str]:
+    """Each branch's zip in the data bucket, where the stack's S3 sources read them (SourceProvider S3)."""
+    return {names.model_branch: names.model_source_key, names.etl_branch: names.etl_source_key,
+            names.test_branch: names.test_source_key}
+
+
+def upload_sources(session, names: WorkshopNames, work_dir: Path, folders: dict[str, Path] | None = None,
+                   progress: Progress = print) -> dict[str, tuple[str, bool]]:
+    """Each source folder as a zip in the data bucket (SourceProvider S3, for accounts without CodeCommit); an
+    unchanged zip is not uploaded again."""
+    s3 = session.client("s3")
+    folders = {**source_folders(names), **(folders or {})}
+    git_dir = Path(work_dir) / "sources.git"
+    uploaded = {}
+    for branch, key in source_keys(names).items():
+        folder = folders[branch]
+        body = source_zip(folder, git_dir)
+        changed = _etag(s3, names.data_bucket, key) != hashlib.md5(body).hexdigest()  # noqa: S324 - S3's ETag
+        if changed:
+            s3.put_object(Bucket=names.data_bucket, Key=key, Body=body, ContentType="application/zip")
+        where = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
+        uploaded[branch] = (f"s3://{names.data_bucket}/{key}", changed)
+        progress(f"  {branch:<6} s3://{names.data_bucket}/{key} {'uploaded' if changed else 'unchanged'} ({where}/)")
+    return uploaded
 
 
 def push_sources(session, names: WorkshopNames, work_dir: Path, folders: dict[str, Path] | None = None,
@@ -204,14 +262,21 @@ def stack_failures(cfn, name: str, limit: int = 5) -> str:
     return "; ".join(reversed(failed[:limit])) or "no failure reason recorded"
 
 
-def _parameters(names: WorkshopNames, rmse_threshold: float | None,
-                existing: dict[str, Any] | None) -> list[dict[str, Any]]:
+def check_source_provider(source_provider: str) -> str:
+    if source_provider not in SOURCE_PROVIDERS:
+        raise PipelineError(f"unknown source provider {source_provider!r}: use {' or '.join(SOURCE_PROVIDERS)}")
+    return source_provider
+
+
+def _parameters(names: WorkshopNames, rmse_threshold: float | None, existing: dict[str, Any] | None,
+                source_provider: str = "CodeCommit") -> list[dict[str, Any]]:
     values = {
         "ModelName": names.model_name, "ImageRepoName": names.image_repo_name, "ImageTagName": names.image_tag_name,
         "DataBucket": names.data_bucket, "ArtifactBucket": names.artifact_bucket, "RawDataKey": names.raw_data_key,
-        "LambdaCodePrefix": names.lambda_prefix, "SourceProvider": "CodeCommit",
+        "LambdaCodePrefix": names.lambda_prefix, "SourceProvider": check_source_provider(source_provider),
         "CodeRepositoryName": names.code_repo_name, "ModelBranch": names.model_branch,
-        "EtlBranch": names.etl_branch, "TestBranch": names.test_branch,
+        "EtlBranch": names.etl_branch, "TestBranch": names.test_branch, "ModelSourceKey": names.model_source_key,
+        "EtlSourceKey": names.etl_source_key, "TestSourceKey": names.test_source_key,
     }
     parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
     if rmse_threshold is not None:
@@ -226,10 +291,12 @@ def _parameters(names: WorkshopNames, rmse_threshold: float | None,
 
 
 def deploy_stack(session, names: WorkshopNames, rmse_threshold: float | None = None, template: Path = TEMPLATE,
-                 timeout: float = 600, progress: Progress = print) -> tuple[str, dict[str, Any]]:
+                 timeout: float = 600, progress: Progress = print, source_provider: str = "CodeCommit"
+                 ) -> tuple[str, dict[str, Any]]:
     """Create the pipeline stack, or update it; returns ("created" | "updated" | "unchanged", the stack).
 
-    rmse_threshold None keeps the stack's current threshold (the template's default on create)."""
+    rmse_threshold None keeps the stack's current threshold (the template's default on create);
+    source_provider: where the code comes from, CodeCommit branches or zips in the data bucket (S3)."""
     cfn = session.client("cloudformation")
     name = names.pipeline_stack_name
     current = stack_status(cfn, name)
@@ -244,7 +311,7 @@ def deploy_stack(session, names: WorkshopNames, rmse_threshold: float | None = N
         current = None
     body = template.read_text(encoding="utf-8")
     request: dict[str, Any] = {"StackName": name, "Capabilities": ["CAPABILITY_NAMED_IAM"],
-                               "Parameters": _parameters(names, rmse_threshold, current),
+                               "Parameters": _parameters(names, rmse_threshold, current, source_provider),
                                "Tags": [{"Key": "Project", "Value": "mlops-workshop"}]}
     if len(body.encode()) <= MAX_TEMPLATE_BODY:
         request["TemplateBody"] = body

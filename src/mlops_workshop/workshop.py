@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from . import REPO_ROOT, foundation
 from .config import WorkshopNames
 from .modelserver import ModelServer
-from .pipeline import Progress
+from .pipeline import SOURCE_PROVIDERS, Progress
 from .repository_validation import names_for_session
 
 TARGETS = ("local", "aws")
@@ -45,6 +45,11 @@ class Workshop:
     names: WorkshopNames
     state_dir: Path
     endpoint_url: str | None = None
+    source: str = "CodeCommit"  # the stack's SourceProvider: CodeCommit branches, or S3 zips in the data bucket
+
+    @property
+    def codecommit(self) -> bool:
+        return self.source == "CodeCommit"
 
     def work_dir(self, name: str) -> Path:
         folder = self.state_dir / "notebooks" / name
@@ -63,8 +68,10 @@ class Workshop:
 
     def __str__(self) -> str:
         where = f"the local cloud at {self.endpoint_url}" if self.endpoint_url else f"AWS account {self.names.account}"
+        code = (f"CodeCommit repository {self.names.code_repo_name}" if self.codecommit
+                else f"zips under s3://{self.names.data_bucket}/{self.names.model_source_key.rsplit('/', 1)[0]}/")
         return (f"target {self.target}: {where}, region {self.names.region}; data bucket {self.names.data_bucket}, "
-                f"artifact bucket {self.names.artifact_bucket}; local files under {self.state_dir}")
+                f"artifact bucket {self.names.artifact_bucket}; code in {code}; local files under {self.state_dir}")
 
 
 def choose_target(target: str | None = None) -> str:
@@ -75,19 +82,31 @@ def choose_target(target: str | None = None) -> str:
     return chosen
 
 
+def choose_source(source: str | None = None) -> str:
+    """codecommit (the default) or s3, as the stack's SourceProvider spells them."""
+    chosen = (source or os.environ.get("MLOPS_SOURCE") or "codecommit").strip().lower()
+    spelled = {provider.lower(): provider for provider in SOURCE_PROVIDERS}
+    if chosen not in spelled:
+        raise WorkshopError(f"unknown code source {chosen!r}: use codecommit or s3 (the notebook's `source` "
+                            "parameter, or MLOPS_SOURCE)")
+    return spelled[chosen]
+
+
 def connect(target: str | None = None, state_dir: str | os.PathLike | None = None, region: str | None = None,
-            port: int | None = None, progress: Progress = print) -> Workshop:
+            port: int | None = None, source: str | None = None, progress: Progress = print) -> Workshop:
     """The target's session: `local` starts the local cloud on state_dir (or reuses the one running there),
-    `aws` uses your credentials and checks them first."""
+    `aws` uses your credentials and checks them first. `source`: where the pipeline reads its code
+    (codecommit, or s3 for accounts without CodeCommit)."""
     from .demo import CloudSession, ensure_cloud
     from .localcloud.server import DEFAULT_PORT
 
     chosen = choose_target(target)
+    code = choose_source(source)
     folder = Path(state_dir).resolve() if state_dir else DEFAULT_STATE_DIR
     if chosen == "local":
         state = ensure_cloud(folder, port or DEFAULT_PORT, progress=progress)
         session = CloudSession(state["endpoint"], region or WorkshopNames.region)
-        return Workshop("local", session, names_for_session(session), folder, state["endpoint"])
+        return Workshop("local", session, names_for_session(session), folder, state["endpoint"], code)
     if os.environ.get("AWS_ENDPOINT_URL"):
         raise WorkshopError(f"AWS_ENDPOINT_URL is set ({os.environ['AWS_ENDPOINT_URL']}): boto3 would send the "
                             "target aws's calls there; unset it to use your AWS account")
@@ -102,9 +121,29 @@ def connect(target: str | None = None, state_dir: str | os.PathLike | None = Non
     except (ClientError, BotoCoreError) as error:
         raise WorkshopError(f"your AWS credentials were refused: {error}; check them with "
                             "`aws sts get-caller-identity`") from None
-    workshop = Workshop("aws", session, names, folder)
+    workshop = Workshop("aws", session, names, folder, source=code)
     progress(f"AWS account {names.account}, region {names.region}: resources created here are billed")
     return workshop
+
+
+def create_repositories(ws: Workshop, progress: Progress = print) -> dict[str, str]:
+    """The buckets, the image repository and (with the CodeCommit source) the code repository: made when missing,
+    their settings applied either way."""
+    from .repository_validation import create_repositories as create
+
+    outcomes = create(ws.names, ws.session, with_codecommit=ws.codecommit)
+    for resource, outcome in outcomes.items():
+        progress(f"{outcome:<8} {resource}")
+    return outcomes
+
+
+def push_code(ws: Workshop, progress: Progress = print) -> dict[str, tuple[str, bool]]:
+    """The three source folders where the pipeline reads them: CodeCommit branches, or zips in the data bucket."""
+    from . import pipeline
+
+    if ws.codecommit:
+        return pipeline.push_sources(ws.session, ws.names, ws.work_dir("sources"), progress=progress)
+    return pipeline.upload_sources(ws.session, ws.names, ws.work_dir("sources"), progress=progress)
 
 
 def run_etl(ws: Workshop, prefix: str = WORKSHOP_PREFIX, seed: int = 42, progress: Progress = print) -> dict[str, str]:
@@ -325,6 +364,7 @@ def run_pipeline(ws: Workshop, manual_approvals: bool = False, rmse_threshold: f
     try:
         result = run(ws.session, ws.work_dir("pipeline"), ws.names, manual_approvals=manual_approvals,
                      rmse_threshold=rmse_threshold, data_source=data, timeout=timeout, progress=progress,
+                     source_provider=ws.source,
                      approve_hint=".venv/bin/mlops-workshop approve" + (
                          "" if ws.state_dir == DEFAULT_STATE_DIR else f" --state-dir {ws.state_dir}"))
     except (PipelineError, DataValidationError, FileNotFoundError) as error:
@@ -364,7 +404,7 @@ def validate(ws: Workshop, code_pushed: bool = True) -> list:
     code_pushed=False: the branches are not there yet (notebook 2 pushes them), so their checks may fail."""
     from .repository_validation import print_report, validate_repositories
 
-    checks = validate_repositories(ws.names, ws.session)
+    checks = validate_repositories(ws.names, ws.session, with_codecommit=ws.codecommit)
     print_report(checks)
     failed = [c for c in checks if c.passed is False and (code_pushed or not c.name.startswith("code repository branch"))]
     if failed:

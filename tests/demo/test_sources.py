@@ -87,3 +87,46 @@ def test_the_cloud_session_points_every_client_at_the_local_cloud():
 def test_approve_without_a_local_cloud_says_to_run_the_demo(tmp_path, capsys):
     assert demo.approve_main(["--state-dir", str(tmp_path)]) == 2
     assert "no local cloud runs on" in capsys.readouterr().err
+
+
+def zip_entries(body):
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        return {info.filename: (info.external_attr >> 16) & 0o777 for info in archive.infolist()
+                if not info.filename.endswith("/")}
+
+
+def test_a_source_zip_holds_what_a_push_would_with_modes_and_the_same_bytes_each_time(tmp_path, remote, repo_root):
+    folder = repo_root / "container"
+    body = pipeline.source_zip(folder, tmp_path / "zip.git")
+    assert pipeline.source_zip(folder, tmp_path / "other.git") == body  # same files, same bytes: no new S3 version
+    pipeline.push_folder(str(remote), "main", folder, tmp_path / "push.git", "m")
+    pushed = {line.split("\t")[1]: line.split()[0] for line in git(remote, "ls-tree", "-r", "main").splitlines()}
+    entries = zip_entries(body)
+    assert set(entries) == set(pushed)
+    assert entries["train"] == entries["serve"] == 0o755 and pushed["train"] == "100755"
+    assert entries["model.py"] & 0o111 == 0  # git archive leaves plain files at the extractor's default mode
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in entries)
+
+
+def test_a_changed_file_changes_the_zip_and_a_missing_folder_is_named(tmp_path):
+    folder = tmp_path / "etl"
+    folder.mkdir()
+    (folder / "preprocess.py").write_text("print('a')\n")
+    first = pipeline.source_zip(folder, tmp_path / "git")
+    (folder / "preprocess.py").write_text("print('b')\n")
+    assert pipeline.source_zip(folder, tmp_path / "git") != first
+    with pytest.raises(pipeline.PipelineError, match="missing"):
+        pipeline.source_zip(tmp_path / "nowhere", tmp_path / "git")
+
+
+def test_the_stack_gets_the_source_provider_and_an_unknown_one_is_refused():
+    names = WorkshopNames()
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in pipeline._parameters(names, None, None, "S3")}
+    assert values["SourceProvider"] == "S3"
+    assert (values["ModelSourceKey"], values["EtlSourceKey"], values["TestSourceKey"]) == (
+        "source/model.zip", "source/etl.zip", "source/test.zip")
+    with pytest.raises(pipeline.PipelineError, match="unknown source provider 'GitHub': use CodeCommit or S3"):
+        pipeline._parameters(names, None, None, "GitHub")

@@ -33,6 +33,16 @@ def test_an_unknown_target_is_refused_with_the_choices():
         workshop.choose_target("azure")
 
 
+def test_the_code_source_is_codecommit_unless_chosen_and_a_wrong_one_is_refused(monkeypatch):
+    monkeypatch.delenv("MLOPS_SOURCE", raising=False)
+    assert workshop.choose_source() == "CodeCommit"
+    monkeypatch.setenv("MLOPS_SOURCE", "s3")
+    assert workshop.choose_source() == "S3"
+    assert workshop.choose_source("CodeCommit") == "CodeCommit"
+    with pytest.raises(workshop.WorkshopError, match="unknown code source 'github': use codecommit or s3"):
+        workshop.choose_source("github")
+
+
 def test_the_aws_target_without_credentials_says_how_to_get_them(monkeypatch, tmp_path):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -145,7 +155,7 @@ def test_the_notebooks_are_numbered_clean_and_parameterised(repo_root):
         code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
         assert all(not cell["outputs"] and cell["execution_count"] is None for cell in code), f"{book.name} has outputs"
         assert "parameters" in code[0]["metadata"].get("tags", []), f"{book.name}: the first code cell is not tagged"
-        assert "workshop.connect(target, state_dir, port=port)" in "".join(code[1]["source"])
+        assert "workshop.connect(target, state_dir, port=port, source=source)" in "".join(code[1]["source"])
         assert f"notebooks/{book.name}" in readme, f"README.md has no section for {book.name}"
 
 
