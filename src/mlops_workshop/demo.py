@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import pipeline
 from .config import WorkshopNames
@@ -306,14 +307,27 @@ def approve_main(argv: list[str] | None = None) -> int:
                         help="the approval to answer (default: the one that waits)")
     parser.add_argument("--reject", action="store_true", help="reject instead of approving")
     parser.add_argument("--reason", default="", help="the summary recorded with the answer")
+    parser.add_argument("--aws", action="store_true", help="the pipeline in the AWS account of your credentials")
+    parser.add_argument("--region", help="with --aws: the region (default: your configuration's, else us-east-1)")
     args = parser.parse_args(argv)
-    state = lifecycle.read_state(cloud_dir(args.state_dir))
-    if not state or not lifecycle.status(cloud_dir(args.state_dir))["running"]:
-        print(f"error: no local cloud runs on {cloud_dir(args.state_dir)}; run `mlops-workshop demo` first",
-              file=sys.stderr)
-        return 2
-    session = CloudSession(state["endpoint"])
-    names = names_for_session(session)
+    if args.aws:
+        session = boto3.session.Session(region_name=args.region)
+        if not session.region_name:
+            session = boto3.session.Session(region_name=WorkshopNames.region)
+        try:
+            names = names_for_session(session)
+        except (ClientError, BotoCoreError) as error:
+            print(f"error: cannot reach the account: {error}; check your credentials (aws sts get-caller-identity)",
+                  file=sys.stderr)
+            return 2
+    else:
+        state = lifecycle.read_state(cloud_dir(args.state_dir))
+        if not state or not lifecycle.status(cloud_dir(args.state_dir))["running"]:
+            print(f"error: no local cloud runs on {cloud_dir(args.state_dir)}; run `mlops-workshop demo` first",
+                  file=sys.stderr)
+            return 2
+        session = CloudSession(state["endpoint"])
+        names = names_for_session(session)
     cp = session.client("codepipeline")
     try:
         waiting = pipeline.waiting_approvals(cp, names.pipeline_stack_name)

@@ -30,6 +30,7 @@ TARGETS = ("local", "aws")
 DEFAULT_STATE_DIR = REPO_ROOT / ".state"
 TEMPLATE = REPO_ROOT / "cloudformation" / "mlops-pipeline.yml"
 WORKSHOP_PREFIX = "workshop"
+LOCAL_RUN_TIMEOUT, AWS_RUN_TIMEOUT = 1800.0, 5400.0
 
 
 class WorkshopError(RuntimeError):
@@ -351,11 +352,13 @@ def system_test_verdict(labels: list[float], predictions: list[float], threshold
 
 
 def run_pipeline(ws: Workshop, manual_approvals: bool = False, rmse_threshold: float | None = None,
-                 data: str | os.PathLike | None = None, timeout: float = 1800, progress: Progress = print):
+                 data: str | os.PathLike | None = None, timeout: float | None = None, progress: Progress = print):
     """The pipeline stack and one execution followed to its end, as `mlops-workshop demo` runs them; raises
     WorkshopError when the execution does not succeed (the failed stage and its message).
 
-    data: a CSV in the abalone schema to upload instead of the bundled data set (checked first)."""
+    data: a CSV in the abalone schema to upload instead of the bundled data set (checked first).
+    timeout: seconds to follow the execution; by default 30 min locally, 90 min in an account (its endpoints and
+    image build take most of half an hour)."""
     from .data import DataValidationError
     from .demo import print_summary
     from .demo import run_pipeline as run
@@ -363,10 +366,12 @@ def run_pipeline(ws: Workshop, manual_approvals: bool = False, rmse_threshold: f
 
     try:
         result = run(ws.session, ws.work_dir("pipeline"), ws.names, manual_approvals=manual_approvals,
-                     rmse_threshold=rmse_threshold, data_source=data, timeout=timeout, progress=progress,
+                     rmse_threshold=rmse_threshold, data_source=data, progress=progress,
+                     timeout=timeout or (LOCAL_RUN_TIMEOUT if ws.target == "local" else AWS_RUN_TIMEOUT),
                      source_provider=ws.source,
                      approve_hint=".venv/bin/mlops-workshop approve" + (
-                         "" if ws.state_dir == DEFAULT_STATE_DIR else f" --state-dir {ws.state_dir}"))
+                         f" --aws --region {ws.names.region}" if ws.target == "aws"
+                         else "" if ws.state_dir == DEFAULT_STATE_DIR else f" --state-dir {ws.state_dir}"))
     except (PipelineError, DataValidationError, FileNotFoundError) as error:
         raise WorkshopError(str(error)) from None
     print_summary(result, ws.names, progress)

@@ -152,3 +152,20 @@ def test_approve_says_when_nothing_waits(e2e, first_run, capsys):
 def test_approve_refuses_a_stage_that_is_not_an_approval(e2e, first_run):
     with pytest.raises(pipeline.PipelineError, match="Train is not an approval stage"):
         pipeline.answer_approval(e2e.session, e2e.names, "Train", True)
+
+
+def test_approve_in_an_account_uses_the_credentials_and_says_when_they_are_missing(e2e, first_run, capsys,
+                                                                                   monkeypatch, tmp_path):
+    # boto3 sends an "account"'s calls to AWS_ENDPOINT_URL: here, the session's local cloud.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", e2e.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    assert demo.approve_main(["--aws", "--region", "us-east-1", "--stage", "TrainApproval"]) == 1
+    assert "No approval waits in mlops-pipeline/TrainApproval now" in capsys.readouterr().err
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert demo.approve_main(["--aws", "--stage", "TrainApproval"]) == 2
+    assert "check your credentials" in capsys.readouterr().err
