@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import pipeline
@@ -110,7 +109,7 @@ def cleanup(session: Any, names: WorkshopNames, keep_data: bool = False, timeout
 
 def main(argv: list[str] | None = None) -> int:
     from .demo import DEFAULT_STATE_DIR, CloudSession, cloud_dir
-    from .repository_validation import names_for_session
+    from .repository_validation import account_session, names_for_session
 
     parser = argparse.ArgumentParser(prog="mlops-workshop cleanup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.aws:
-            session = boto3.session.Session(region_name=args.region)
-            if not session.region_name:
-                session = boto3.session.Session(region_name=WorkshopNames.region)
+            session = account_session(args.region)
             names = names_for_session(session)
         else:
             state = lifecycle.read_state(cloud_dir(args.state_dir))

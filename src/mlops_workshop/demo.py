@@ -29,7 +29,8 @@ from .config import WorkshopNames
 from .localcloud import lifecycle
 from .localcloud.server import DEFAULT_PORT, DUMMY_CREDENTIALS
 from .pipeline import PipelineError, PipelineRun, Progress
-from .repository_validation import create_repositories, names_for_session, print_report, validate_repositories
+from .repository_validation import (account_session, create_repositories, names_for_session, print_report,
+                                    validate_repositories)
 
 DEFAULT_STATE_DIR = Path(".state")
 IMAGE_MODES = ("process", "engine", "auto")
@@ -311,9 +312,7 @@ def approve_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", help="with --aws: the region (default: your configuration's, else us-east-1)")
     args = parser.parse_args(argv)
     if args.aws:
-        session = boto3.session.Session(region_name=args.region)
-        if not session.region_name:
-            session = boto3.session.Session(region_name=WorkshopNames.region)
+        session = account_session(args.region)
         try:
             names = names_for_session(session)
         except (ClientError, BotoCoreError) as error:

@@ -159,7 +159,8 @@ def run(work_dir: str | Path, endpoint_url: str, names: WorkshopNames | None = N
 
     start = time.monotonic()
     server = ModelServer(opt_ml, log_path=logs / "serve.log")
-    progress(f"[4/4] serving (container/serve: nginx → gunicorn → Flask) at {server.url}, predicting the test split")
+    progress(f"[4/4] serving (container/serve: nginx → gunicorn → Flask) at {server.url}, "
+             "predicting the test split")
     try:
         server.start()
         server.wait_healthy(120)

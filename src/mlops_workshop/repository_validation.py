@@ -348,6 +348,12 @@ def print_report(checks: list[Check], file=None) -> bool:
     return not failed
 
 
+def account_session(region: str | None = None) -> boto3.session.Session:
+    """A session on the account of the user's credentials, in `region`, else the configured one, else us-east-1."""
+    session = boto3.session.Session(region_name=region)
+    return session if session.region_name else boto3.session.Session(region_name=WorkshopNames.region)
+
+
 def names_for_session(session, base: WorkshopNames | None = None) -> WorkshopNames:
     """The workshop's names for the session's account and region."""
     base = base or WorkshopNames()
@@ -363,9 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-codecommit", action="store_true", help="skip CodeCommit (the pipeline uses its S3 source)"
     )
     args = parser.parse_args(argv)
-    session = boto3.session.Session(region_name=args.region)
-    if not session.region_name:
-        session = boto3.session.Session(region_name=WorkshopNames.region)
+    session = account_session(args.region)
     names = names_for_session(session)
     if args.create:
         for resource, outcome in create_repositories(names, session, with_codecommit=not args.no_codecommit).items():

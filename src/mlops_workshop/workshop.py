@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -24,7 +23,7 @@ from . import REPO_ROOT, foundation
 from .config import WorkshopNames
 from .modelserver import ModelServer
 from .pipeline import SOURCE_PROVIDERS, Progress
-from .repository_validation import names_for_session
+from .repository_validation import account_session, names_for_session
 
 TARGETS = ("local", "aws")
 DEFAULT_STATE_DIR = REPO_ROOT / ".state"
@@ -111,9 +110,7 @@ def connect(target: str | None = None, state_dir: str | os.PathLike | None = Non
     if os.environ.get("AWS_ENDPOINT_URL"):
         raise WorkshopError(f"AWS_ENDPOINT_URL is set ({os.environ['AWS_ENDPOINT_URL']}): boto3 would send the "
                             "target aws's calls there; unset it to use your AWS account")
-    session = boto3.session.Session(region_name=region)
-    if not session.region_name:
-        session = boto3.session.Session(region_name=WorkshopNames.region)
+    session = account_session(region)
     try:
         names = names_for_session(session)
     except NoCredentialsError:
