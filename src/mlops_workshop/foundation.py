@@ -106,11 +106,16 @@ def train(s3, env: dict[str, str], names: WorkshopNames, prefix: str, opt_ml: Pa
     return json.loads((opt_ml / "model" / "metadata.json").read_text())
 
 
-def test_split(s3, names: WorkshopNames, prefix: str) -> tuple[list[float], list[str]]:
-    """The ETL job's test split: the labels, and each row's features as the CSV line a client sends."""
-    text = s3.get_object(Bucket=names.data_bucket, Key=f"{prefix}/testing/test.csv")["Body"].read().decode()
+def labelled_rows(s3, bucket: str, key: str) -> tuple[list[float], list[str]]:
+    """A labelled CSV in S3 (no header, rings first): the labels, and each row's features as a client sends them."""
+    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     rows = [line.split(",", 1) for line in text.strip().splitlines()]
     return [float(label) for label, _ in rows], [features for _, features in rows]
+
+
+def test_split(s3, names: WorkshopNames, prefix: str) -> tuple[list[float], list[str]]:
+    """The ETL job's test split under `prefix` in the data bucket."""
+    return labelled_rows(s3, names.data_bucket, f"{prefix}/testing/test.csv")
 
 
 def predict_rows(url: str, lines: list[str], timeout: float = 60) -> list[float]:

@@ -230,19 +230,18 @@ def endpoint_predictions(ws: Workshop, endpoint: str, test_uri: str, batch: int 
     import json
 
     bucket, key = test_uri.removeprefix("s3://").split("/", 1)
-    text = ws.session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-    rows = [line.split(",", 1) for line in text.strip().splitlines()]
+    labels, lines = foundation.labelled_rows(ws.session.client("s3"), bucket, key)
     runtime = ws.session.client("sagemaker-runtime")
     predictions: list[float] = []
-    for start in range(0, len(rows), batch):
-        body = "\n".join(features for _, features in rows[start:start + batch])
+    for start in range(0, len(lines), batch):
+        body = "\n".join(lines[start:start + batch])
         try:
             answer = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv",
                                              Accept="application/json", Body=body.encode())
         except ClientError as error:
             raise WorkshopError(f"endpoint {endpoint} did not answer: {error}") from None
         predictions += [float(p) for p in json.loads(answer["Body"].read())["predictions"]]
-    return [float(label) for label, _ in rows], predictions
+    return labels, predictions
 
 
 def run_tests(*paths: str, args: tuple[str, ...] = ("-q",), progress: Progress = print) -> int:
