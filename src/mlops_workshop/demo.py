@@ -34,7 +34,6 @@ from .repository_validation import (account_session, create_repositories, names_
 
 DEFAULT_STATE_DIR = Path(".state")
 IMAGE_MODES = ("process", "engine", "auto")
-SOURCES = {"codecommit": "CodeCommit", "s3": "S3"}
 
 
 class CloudSession(boto3.session.Session):
@@ -245,7 +244,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         result = run_pipeline(session, state_dir / "demo", names, manual_approvals=args.manual_approvals,
                               rmse_threshold=args.rmse_threshold, data_source=args.data, timeout=args.timeout,
-                              approve_hint=approve_hint, source_provider=SOURCES[args.source])
+                              approve_hint=approve_hint, source_provider=pipeline.SOURCE_OPTIONS[args.source])
         print_summary(result, names)
         failed = result.run.failed_stage
         if not result.run.succeeded:
@@ -362,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rmse-threshold", type=float,
                         help="the system test's threshold (stack parameter RmseThreshold; default: keep it)")
     parser.add_argument("--data", type=Path, help="a raw abalone CSV to use instead of the bundled data set")
-    parser.add_argument("--source", choices=sorted(SOURCES), default="codecommit",
+    parser.add_argument("--source", choices=sorted(pipeline.SOURCE_OPTIONS), default="codecommit",
                         help="where the pipeline reads the code: codecommit branches (default), or s3 zips in the "
                              "data bucket (the stack's SourceProvider S3, for accounts without CodeCommit)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the execution")

@@ -44,6 +44,7 @@ SAMPLE_ROW = "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15"
 FINAL_STACK = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 # The stack's SourceProvider: CodeCommit branches, or zips in the data bucket for accounts without CodeCommit.
 SOURCE_PROVIDERS = ("CodeCommit", "S3")
+SOURCE_OPTIONS = {provider.lower(): provider for provider in SOURCE_PROVIDERS}  # as a command line or notebook says it
 
 Progress = Callable[[str], None]
 
@@ -150,10 +151,7 @@ def upload_sources(session, names: WorkshopNames, work_dir: Path, folders: dict[
     uploaded = {}
     for branch, key in source_keys(names).items():
         folder = folders[branch]
-        body = source_zip(folder, git_dir)
-        changed = _etag(s3, names.data_bucket, key) != hashlib.md5(body).hexdigest()  # noqa: S324 - S3's ETag
-        if changed:
-            s3.put_object(Bucket=names.data_bucket, Key=key, Body=body, ContentType="application/zip")
+        changed = _put_if_changed(s3, names.data_bucket, key, source_zip(folder, git_dir), "application/zip")
         where = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
         uploaded[branch] = (f"s3://{names.data_bucket}/{key}", changed)
         progress(f"  {branch:<6} s3://{names.data_bucket}/{key} {'uploaded' if changed else 'unchanged'} ({where}/)")
@@ -190,17 +188,21 @@ def _etag(s3, bucket: str, key: str) -> str | None:
         raise
 
 
+def _put_if_changed(s3, bucket: str, key: str, body: bytes, content_type: str) -> bool:
+    """Put the object unless the same bytes are there (a new version would start an execution); True if put."""
+    if _etag(s3, bucket, key) == hashlib.md5(body).hexdigest():  # noqa: S324 - S3's ETag
+        return False
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    return True
+
+
 def upload_dataset(session, names: WorkshopNames, source: str | os.PathLike | bytes | None = None) -> bool:
     """Put the raw data in the data bucket unless the same bytes are there; True when uploaded.
 
     `source`: a CSV file (checked against the abalone schema), raw bytes (uploaded as they are, unchecked), or
     None for the bundled data set. A new object version is what starts a pipeline execution."""
-    s3 = session.client("s3")
     body = source if isinstance(source, bytes) else packaging.dataset_csv(source)
-    if _etag(s3, names.data_bucket, names.raw_data_key) == hashlib.md5(body).hexdigest():  # noqa: S324 - S3's ETag
-        return False
-    s3.put_object(Bucket=names.data_bucket, Key=names.raw_data_key, Body=body, ContentType="text/csv")
-    return True
+    return _put_if_changed(session.client("s3"), names.data_bucket, names.raw_data_key, body, "text/csv")
 
 
 def upload_dataset_step(session, names: WorkshopNames, source: str | os.PathLike | bytes | None = None,
@@ -651,15 +653,20 @@ def endpoint_answer(session, endpoint: str, row: str = SAMPLE_ROW) -> float | st
         return str(error)
 
 
-def sample_prediction(session, endpoint: str, row: str = SAMPLE_ROW) -> float:
-    """Ask an endpoint for one prediction (rings) with sagemaker-runtime InvokeEndpoint."""
+def endpoint_predictions(session, endpoint: str, rows: list[str]) -> list[float]:
+    """An endpoint's predictions (rings) for CSV rows, in one sagemaker-runtime InvokeEndpoint."""
     runtime = session.client("sagemaker-runtime")
     try:
         answer = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Accept="application/json",
-                                         Body=row.encode())
+                                         Body="\n".join(rows).encode())
     except ClientError as error:
         raise PipelineError(f"Endpoint {endpoint} did not answer: {error}") from None
-    return float(json.loads(answer["Body"].read())["predictions"][0])
+    return [float(p) for p in json.loads(answer["Body"].read())["predictions"]]
+
+
+def sample_prediction(session, endpoint: str, row: str = SAMPLE_ROW) -> float:
+    """Ask an endpoint for one prediction (rings) with sagemaker-runtime InvokeEndpoint."""
+    return endpoint_predictions(session, endpoint, [row])[0]
 
 
 def endpoint_names(names: WorkshopNames) -> dict[str, str]:

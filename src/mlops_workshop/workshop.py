@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from . import REPO_ROOT, foundation
 from .config import WorkshopNames
 from .modelserver import ModelServer
-from .pipeline import SOURCE_PROVIDERS, Progress
+from .pipeline import SOURCE_OPTIONS, Progress
 from .repository_validation import account_session, names_for_session
 
 TARGETS = ("local", "aws")
@@ -85,11 +84,10 @@ def choose_target(target: str | None = None) -> str:
 def choose_source(source: str | None = None) -> str:
     """codecommit (the default) or s3, as the stack's SourceProvider spells them."""
     chosen = (source or os.environ.get("MLOPS_SOURCE") or "codecommit").strip().lower()
-    spelled = {provider.lower(): provider for provider in SOURCE_PROVIDERS}
-    if chosen not in spelled:
+    if chosen not in SOURCE_OPTIONS:
         raise WorkshopError(f"unknown code source {chosen!r}: use codecommit or s3 (the notebook's `source` "
                             "parameter, or MLOPS_SOURCE)")
-    return spelled[chosen]
+    return SOURCE_OPTIONS[chosen]
 
 
 def connect(target: str | None = None, state_dir: str | os.PathLike | None = None, region: str | None = None,
@@ -156,6 +154,11 @@ def run_etl(ws: Workshop, prefix: str = WORKSHOP_PREFIX, seed: int = 42, progres
     return outputs
 
 
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
 def read_split(ws: Workshop, uri: str):
     """One of the ETL job's CSV outputs as a DataFrame with the data contract's column names."""
     import io
@@ -164,7 +167,7 @@ def read_split(ws: Workshop, uri: str):
 
     from .data import FEATURES, LABEL
 
-    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    bucket, key = _split_s3(uri)
     body = ws.session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     header = 0 if key.endswith("/baseline/baseline.csv") else None
     frame = pd.read_csv(io.BytesIO(body), header=header)
@@ -227,20 +230,14 @@ def test_predictions(ws: Workshop, url: str, prefix: str = WORKSHOP_PREFIX) -> t
 def endpoint_predictions(ws: Workshop, endpoint: str, test_uri: str, batch: int = 500
                          ) -> tuple[list[float], list[float]]:
     """The labels of a test CSV in S3, and a SageMaker endpoint's predictions for its rows (InvokeEndpoint)."""
-    import json
+    from .pipeline import PipelineError, endpoint_predictions as predict
 
-    bucket, key = test_uri.removeprefix("s3://").split("/", 1)
-    labels, lines = foundation.labelled_rows(ws.session.client("s3"), bucket, key)
-    runtime = ws.session.client("sagemaker-runtime")
-    predictions: list[float] = []
-    for start in range(0, len(lines), batch):
-        body = "\n".join(lines[start:start + batch])
-        try:
-            answer = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv",
-                                             Accept="application/json", Body=body.encode())
-        except ClientError as error:
-            raise WorkshopError(f"endpoint {endpoint} did not answer: {error}") from None
-        predictions += [float(p) for p in json.loads(answer["Body"].read())["predictions"]]
+    labels, lines = foundation.labelled_rows(ws.session.client("s3"), *_split_s3(test_uri))
+    try:
+        predictions = [p for start in range(0, len(lines), batch)
+                       for p in predict(ws.session, endpoint, lines[start:start + batch])]
+    except PipelineError as error:
+        raise WorkshopError(str(error)) from None
     return labels, predictions
 
 
@@ -254,24 +251,14 @@ def run_tests(*paths: str, args: tuple[str, ...] = ("-q",), progress: Progress =
     return process.wait()
 
 
-def _cfn_loader() -> type[yaml.SafeLoader]:
-    """A YAML loader that reads CloudFormation's short tags (!Ref, !Sub, ...) as plain values."""
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def tag(loader, suffix, node):
-        if isinstance(node, yaml.ScalarNode):
-            return {suffix: loader.construct_scalar(node)}
-        if isinstance(node, yaml.SequenceNode):
-            return {suffix: loader.construct_sequence(node, deep=True)}
-        return {suffix: loader.construct_mapping(node, deep=True)}
-
-    Loader.add_multi_constructor("!", tag)
-    return Loader
-
-
 def read_template(path: str | os.PathLike = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(Path(path).read_text(), Loader=_cfn_loader())  # noqa: S506 - a SafeLoader subclass
+    """A CloudFormation template as cfn-lint reads it (short tags such as !If become {"Fn::If": ...})."""
+    from cfnlint.decode import decode_str
+
+    template, problems = decode_str(Path(path).read_text())
+    if problems:
+        raise WorkshopError(f"{path} cannot be read as a template: {problems[0]}")
+    return template
 
 
 def template_resources(path: str | os.PathLike = TEMPLATE):
@@ -293,7 +280,7 @@ def pipeline_stages(path: str | os.PathLike = TEMPLATE) -> list[tuple[str, list[
         raise WorkshopError(f"{path} should define one AWS::CodePipeline::Pipeline, it defines {len(pipelines)}")
     def name(action: dict) -> str:
         # `!If [UseCodeCommit, a, b]`: both branches name the action alike.
-        return name(action["If"][1]) if "If" in action else action["Name"]
+        return name(action["Fn::If"][1]) if "Fn::If" in action else action["Name"]
 
     return [(stage["Name"], [name(action) for action in stage["Actions"]])
             for stage in pipelines[0]["Properties"]["Stages"]]
