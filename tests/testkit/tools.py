@@ -1,0 +1,21 @@
+"""Tools the set-up installs (nginx, git, checkov, hadolint): a test skips without one, except in CI, where it fails."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str, found: object, install: str) -> None:
+    """Skip (fail in CI) unless `found`, saying how to install `name`."""
+    if found:
+        return
+    message = f"{name} is not installed ({install})"
+    if in_ci():
+        pytest.fail(f"{message}: in CI the set-up installs it, so its absence is a failure", pytrace=False)
+    pytest.skip(message)
