@@ -7,6 +7,9 @@ import pytest
 
 from mlops_workshop import REPO_ROOT
 
+# The local cloud's fixtures (cloud, clients, aws, ...), for every suite that needs one.
+pytest_plugins = ["testkit.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def repo_root():

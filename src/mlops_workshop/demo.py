@@ -27,7 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import pipeline
 from .config import WorkshopNames
 from .localcloud import lifecycle
-from .localcloud.server import DEFAULT_PORT, DUMMY_CREDENTIALS
+from .localcloud.clients import DUMMY_CREDENTIALS
+from .localcloud.server import DEFAULT_PORT
 from .pipeline import PipelineError, PipelineRun, Progress
 from .repository_validation import (account_session, create_repositories, names_for_session, print_report,
                                     validate_repositories)

@@ -1,7 +1,7 @@
-"""Run the model container's `serve` as a local process (nginx → gunicorn → Flask), as SageMaker would run it.
+"""Run an image's `serve` as a local process (nginx → gunicorn → Flask), as SageMaker would run it.
 
-The local cloud runs endpoints this way when no container engine is available; the benchmark and the tests
-use it to reach a real server on a free port.
+The local cloud runs endpoints this way when no container engine is available; the notebooks, the benchmark and the
+tests use it to reach a real server on a free port.
 """
 
 from __future__ import annotations
@@ -78,14 +78,17 @@ def memory_kib(pid: int) -> dict:
 
 
 class ModelServer:
-    """`container/serve` on a free port with the model under `opt_ml` (its model/ folder).
+    """An image's `serve` (by default container/'s) as a local process on a free port, with the model under `opt_ml`
+    (its model/ folder): the one way the workshop, its tests and the local cloud's endpoints run it without an engine.
 
     Use as a context manager, or call start() / wait_healthy() / stop(). stop() sends SIGTERM, as SageMaker
-    does, and returns serve's exit status.
+    does, and returns serve's exit status. `env` is the environment to start from (this process's by default),
+    `popen` how the process is started (the local cloud's keeps track of it).
     """
 
     def __init__(self, opt_ml, port: int | None = None, workers: int | None = None, run_dir=None,
-                 wsgi_app: str | None = None, log_path=None, extra_env: dict | None = None):
+                 wsgi_app: str | None = None, log_path=None, extra_env: dict | None = None,
+                 context=CONTAINER_DIR, env: dict | None = None, popen=subprocess.Popen):
         self.opt_ml = Path(opt_ml)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -93,6 +96,9 @@ class ModelServer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.wsgi_app = wsgi_app
         self.extra_env = dict(extra_env or {})
+        self.context = Path(context)
+        self.base_env = dict(os.environ if env is None else env)
+        self.popen = popen
         self._own_log = log_path is None
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="model-server-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
@@ -100,7 +106,7 @@ class ModelServer:
         self._log = None
 
     def environment(self) -> dict:
-        env = dict(os.environ)
+        env = dict(self.base_env)
         env["OPT_ML_ROOT"] = str(self.opt_ml)
         env["SAGEMAKER_BIND_TO_PORT"] = str(self.port)
         if self.workers:
@@ -109,19 +115,22 @@ class ModelServer:
             env["SERVE_RUN_DIR"] = str(self.run_dir)
         if self.wsgi_app:
             env["SERVE_WSGI_APP"] = self.wsgi_app
-        # serve starts gunicorn with the interpreter that runs it: this one, as the image's is first on PATH.
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        # As in the image: this Python's environment and the program folder first on PATH, output unbuffered.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), str(self.context), env.get("PATH", "")])
+        env["PYTHONUNBUFFERED"] = "1"
         env.update(self.extra_env)
         return env
 
     def start(self) -> "ModelServer":
-        self._log = open(self.log_path, "w")
+        serve = self.context / "serve"
+        self._log = open(self.log_path, "w" if self._own_log else "a")
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(
-            [sys.executable, str(CONTAINER_DIR / "serve")], env=self.environment(),
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
+        self.process = self.popen([str(serve)], cwd=self.context, env=self.environment(), stdin=subprocess.DEVNULL,
+                                  stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
+
+    def poll(self) -> int | None:
+        return self.process.poll() if self.process else None
 
     def wait_healthy(self, timeout: float = 300) -> float:
         """Seconds from start() until GET /ping answered 200."""
@@ -135,7 +144,7 @@ class ModelServer:
                         return time.monotonic() - self.started_at
             except (urllib.error.URLError, ConnectionError, OSError):
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise RuntimeError(f"the model server was not healthy after {timeout} s:\n{self.read_log()[-4000:]}")
 
     def read_log(self) -> str:
@@ -173,6 +182,11 @@ class ModelServer:
         except subprocess.TimeoutExpired:
             code = None
         kill_pids([pid for pid in tree if pid_alive(pid)])
+        # Its session's other members (nginx, gunicorn workers) may outlive serve's own exit.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         if self.process.poll() is None:
             self.process.wait()
         if self._log:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_workshop import engine as engine_module
-from mlops_workshop.engine import ContainerEngine, EngineError, apt_mirror
+from mlops_workshop.localcloud.images import engine as engine_module
+from mlops_workshop.localcloud.images.engine import ContainerEngine, EngineError, apt_mirror
 
 
 def test_mirror_from_deb822_sources(tmp_path, monkeypatch):

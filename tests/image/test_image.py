@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_workshop.engine import ContainerEngine, EngineError, engine_cache_dir, host_extra_cas
+from mlops_workshop.localcloud.images.engine import ContainerEngine, EngineError, engine_cache_dir, host_extra_cas
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 

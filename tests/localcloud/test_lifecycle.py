@@ -1,4 +1,4 @@
-"""The local cloud as a daemon: start, status, reuse, stop (and every child with it), executors installed later."""
+"""The local cloud as a daemon: start, status, reuse, stop (and every child with it), services installed later."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import boto3
 import pytest
 
 from mlops_workshop.localcloud import LocalCloud, lifecycle
-from mlops_workshop.localcloud.server import INSTALL_ON_FIRST_CALL
+from mlops_workshop.localcloud.services import SERVICES
 from mlops_workshop.modelserver import free_port
+
+LAZY = {spec.name for spec in SERVICES if spec.lazy}
 
 
 def _alive(pid: int) -> bool:
@@ -41,13 +43,13 @@ def _client(state, service):
                         aws_access_key_id="localcloud", aws_secret_access_key="localcloud")
 
 
-def test_status_names_port_folder_log_and_executors_and_a_second_start_reuses(daemon):
+def test_status_names_port_folder_log_and_services_and_a_second_start_reuses(daemon):
     folder, state = daemon
     status = lifecycle.status(folder)
     assert status["running"] and status["port"] == state["port"] and status["pid"] == state["pid"]
     assert status["state_dir"] == str(folder.resolve()) and status["log"].endswith("logs/localcloud.log")
-    assert {"awslambda", "glue", "sagemaker", "codebuild", "codecommit", "events"} <= set(status["executors"])
-    assert set(status["installed_on_first_call"]) <= set(INSTALL_ON_FIRST_CALL)
+    assert {"lambda", "glue", "sagemaker", "codebuild", "codecommit", "events"} <= set(status["services"])
+    assert set(status["installing"]) <= LAZY
     again = lifecycle.start(folder, port=state["port"])
     assert again["pid"] == state["pid"]
 
@@ -60,7 +62,7 @@ def test_a_port_taken_by_another_program_is_refused_with_what_to_do(tmp_path):
             lifecycle.start(tmp_path / "cloud", port=other.getsockname()[1])
 
 
-def test_cloudformation_answers_at_once_after_start_and_every_executor_gets_installed(daemon):
+def test_cloudformation_answers_at_once_after_start_and_every_service_gets_installed(daemon):
     _, state = daemon
     cfn = _client(state, "cloudformation")
     template = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "lifecycle-test"}}}}
@@ -68,8 +70,8 @@ def test_cloudformation_answers_at_once_after_start_and_every_executor_gets_inst
     cfn.get_waiter("stack_create_complete").wait(StackName="lifecycle", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     assert _client(state, "s3").head_bucket(Bucket="lifecycle-test")["ResponseMetadata"]["HTTPStatusCode"] == 200
     status = lifecycle.wait_installed(daemon[0])
-    assert status["installed_on_first_call"] == []
-    assert set(INSTALL_ON_FIRST_CALL) <= set(status["executors"])
+    assert status["installing"] == []
+    assert LAZY <= set(status["services"]) and len(status["services"]) == len(SERVICES)
 
 
 def test_stop_stops_the_server_and_every_process_it_started(daemon):
@@ -97,16 +99,20 @@ def test_the_command_line_reports_status_as_json(daemon):
     assert json.loads(out)["endpoint"] == state["endpoint"]
 
 
-def test_an_executor_waiting_for_its_first_call_is_installed_once_and_never_after_stop(tmp_path):
+def test_a_lazy_service_is_installed_once_on_first_use_and_never_after_stop(tmp_path):
     cloud = LocalCloud(tmp_path / "cloud", port=0)
-    cloud.install_executors()
     try:
-        assert cloud.deferred() == sorted(INSTALL_ON_FIRST_CALL)
-        assert "cloudformation" not in cloud.executors
-        cloud.ensure_executor_for("cloudformation")
-        cloud.ensure_executor_for("cloudformation")
-        assert cloud.executors.count("cloudformation") == 1 and cloud.deferred() == ["stepfunctions"]
+        assert LAZY <= set(cloud.waiting()) and "cloudformation" not in cloud.installed()
+        assert cloud.service("cloudformation") is cloud.service("cloudformation")
+        assert cloud.installed().count("cloudformation") == 1 and "stepfunctions" in cloud.waiting()
     finally:
         cloud.stop()
-    cloud.ensure_executor_for("states")
-    assert "stepfunctions" not in cloud.executors and cloud.deferred() == []
+    with pytest.raises(RuntimeError, match="stopping"):
+        cloud.service("stepfunctions")
+    assert "stepfunctions" not in cloud.installed()
+
+
+def test_a_service_the_cloud_does_not_run_is_refused_by_name(tmp_path):
+    cloud = LocalCloud(tmp_path / "cloud", port=0)
+    with pytest.raises(KeyError, match="no service 'redshift'"):
+        cloud.service("redshift")

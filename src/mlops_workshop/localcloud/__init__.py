@@ -1,5 +1,5 @@
-"""The embedded AWS: moto for state, and an execution layer that runs what moto only records."""
+"""The embedded AWS: moto for state, and services that run what moto only records (see services.py)."""
 
-from .server import DEFAULT_PORT, AwsRequest, AwsResponse, LocalCloud, json_error
+from .server import DEFAULT_PORT, LocalCloud
 
-__all__ = ["DEFAULT_PORT", "AwsRequest", "AwsResponse", "LocalCloud", "json_error"]
+__all__ = ["DEFAULT_PORT", "LocalCloud"]

@@ -26,8 +26,8 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: done.set())
     cloud.start()
     logging.getLogger("mlops_workshop.localcloud").info(
-        "local cloud on %s, state in %s, executors: %s; installing in the background: %s", cloud.endpoint_url,
-        cloud.state_dir, ", ".join(cloud.executors) or "none", ", ".join(sorted(set(cloud.deferred()))) or "none")
+        "local cloud on %s, state in %s, services: %s; installing in the background: %s", cloud.endpoint_url,
+        cloud.state_dir, ", ".join(cloud.installed()) or "none", ", ".join(cloud.waiting()) or "none")
     done.wait()
     cloud.stop()
     return 0
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("start", "serve"):
             p.add_argument("--port", type=int, default=DEFAULT_PORT)
             p.add_argument("--host", default="127.0.0.1")
-            p.add_argument("--settings", help="JSON settings for the executors")
+            p.add_argument("--settings", help="JSON settings for the services")
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":

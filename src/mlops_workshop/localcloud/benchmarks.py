@@ -3,7 +3,7 @@
     mlops-workshop benchmark localcloud [--starts 3] [--invokes 20] [--no-training]
 
 ready     a new daemon (`lifecycle.start`) on an empty folder until it answers; target <= 2 s. Also printed: when
-          the executors it installs in the background (CloudFormation, Step Functions) are in place.
+          the services it installs in the background (CloudFormation, Step Functions) are in place.
 lambda    Invoke round trips through boto3 of a function that imports boto3 and calls S3: the first (a cold
           start: a new runtime process) and warm ones; target <= 1 s.
 training  a training job of the workshop's model from CreateTrainingJob to Completed within 10 s of the
@@ -34,7 +34,7 @@ from mlops_workshop import REPO_ROOT
 from mlops_workshop.config import WorkshopNames
 from mlops_workshop.modelserver import free_port
 
-from .images import aws_client
+from .clients import client
 
 TARGET_OVERHEAD_S = 10.0
 TARGET_READY_S = 2.0
@@ -83,7 +83,7 @@ def time_train_directly(hyperparameters: dict[str, str], channel: dict[str, str]
     import tempfile
     from pathlib import Path
 
-    from .images import venv_bin
+    from .images.service import venv_bin
     context = REPO_ROOT / "container"
     with tempfile.TemporaryDirectory(prefix="train-direct-") as tmp:
         root = Path(tmp)
@@ -105,7 +105,7 @@ def benchmark_training(cloud: Any, hyperparameters: dict[str, str] | None = None
     (with `direct`, `train` is also run by hand first, for the time it takes outside the local cloud)."""
     names = WorkshopNames(region=cloud.region)
     bucket = names.data_bucket
-    s3, sm = aws_client(cloud, "s3"), aws_client(cloud, "sagemaker")
+    s3, sm = client(cloud.endpoint_url, "s3", cloud.region), client(cloud.endpoint_url, "sagemaker", cloud.region)
     try:
         s3.create_bucket(Bucket=bucket)
     except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
@@ -143,9 +143,7 @@ def benchmark_training(cloud: Any, hyperparameters: dict[str, str] | None = None
     key = artifact.split("/", 3)[3]
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
         metadata = json.loads(tar.extractfile("metadata.json").read())
-    from . import sagemaker
-    executor = sagemaker.active_executor()
-    runner = executor.training_job(job_name, cloud.region) if executor else None
+    runner = cloud.service("sagemaker").training_job(job_name, cloud.region)
     result = {
         "job": job_name,
         "create_to_completed_s": round(total, 2),
@@ -179,7 +177,7 @@ def benchmark_training(cloud: Any, hyperparameters: dict[str, str] | None = None
 
 
 def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
-    """Start a daemon on a new folder `starts` times; seconds until it answers, and until all executors are in."""
+    """Start a daemon on a new folder `starts` times; seconds until it answers, and until all services are in."""
     from . import lifecycle
 
     ready, complete = [], []
@@ -195,12 +193,12 @@ def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
             lifecycle.stop(folder)
             shutil.rmtree(folder, ignore_errors=True)
     result = {"ready_s": [round(v, 2) for v in ready], "ready_median_s": round(statistics.median(ready), 2),
-              "all_executors_s": [round(v, 2) for v in complete], "target_s": TARGET_READY_S}
+              "all_services_s": [round(v, 2) for v in complete], "target_s": TARGET_READY_S}
     result["met"] = result["ready_median_s"] <= TARGET_READY_S
     if show:
         print(f"ready: a new local cloud answers in {result['ready_median_s']:.2f} s (median of {starts}: "
               f"{', '.join(f'{v:.2f}' for v in ready)}; target <= {TARGET_READY_S:.0f} s: "
-              f"{'met' if result['met'] else 'NOT met'}); every executor installed after "
+              f"{'met' if result['met'] else 'NOT met'}); every service installed after "
               f"{statistics.median(complete):.2f} s (CloudFormation and Step Functions load in the background, "
               f"or on their first call)")
     return result
@@ -208,7 +206,7 @@ def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
 
 def benchmark_lambda(cloud: Any, invokes: int = 20, show: bool = True) -> dict[str, Any]:
     """Invoke round trips through boto3: the first one starts the runtime (cold), the rest reuse it (warm)."""
-    iam, lam = aws_client(cloud, "iam"), aws_client(cloud, "lambda")
+    iam, lam = client(cloud.endpoint_url, "iam", cloud.region), client(cloud.endpoint_url, "lambda", cloud.region)
     name = f"benchmark-{int(time.time() * 1000) % 10**9}"
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",

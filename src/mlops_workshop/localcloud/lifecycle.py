@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .server import DEFAULT_PORT, DUMMY_CREDENTIALS
+from .server import DEFAULT_PORT, HEALTH_PATH
 
 STATE_FILE = "localcloud.json"
 
@@ -25,7 +25,7 @@ class LocalCloudError(RuntimeError):
 
 def _health(endpoint: str, timeout: float = 1.0) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"{endpoint}/_localcloud/health", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"{endpoint}{HEALTH_PATH}", timeout=timeout) as resp:
             return json.loads(resp.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -71,16 +71,15 @@ def status(state_dir: str | Path) -> dict[str, Any]:
         return {"running": False, "state_dir": str(Path(state_dir).resolve())}
     health = _health(state["endpoint"]) or {}
     return {"running": bool(health), **state, "processes": health.get("processes", []),
-            "executors": health.get("executors", []),
-            "installed_on_first_call": health.get("installed_on_first_call", [])}
+            "services": health.get("services", []), "installing": health.get("installing", [])}
 
 
 def wait_installed(state_dir: str | Path, timeout: float = 60.0) -> dict[str, Any]:
-    """Wait until the executors it installs after answering are in; returns its status."""
+    """Wait until the services it installs after answering are in; returns its status."""
     deadline = time.monotonic() + timeout
-    while (current := status(state_dir)).get("installed_on_first_call"):
+    while (current := status(state_dir)).get("installing"):
         if time.monotonic() > deadline:
-            raise LocalCloudError(f"executors {', '.join(current['installed_on_first_call'])} were not installed "
+            raise LocalCloudError(f"services {', '.join(current['installing'])} were not installed "
                                   f"within {timeout:.0f} s; see {current['log']}")
         time.sleep(0.05)
     return current
@@ -141,11 +140,3 @@ def stop(state_dir: str | Path, timeout: float = 20.0) -> bool:
     (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
     return stopped
 
-
-def client_env(state_dir: str | Path) -> dict[str, str]:
-    """Variables that point boto3 in another process at the running local cloud."""
-    state = read_state(state_dir)
-    if not state:
-        raise LocalCloudError(f"no local cloud runs on {state_dir}; start it with "
-                              f"`mlops-workshop localcloud start`")
-    return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": state["endpoint"], "AWS_DEFAULT_REGION": "us-east-1"}

@@ -1,118 +1,41 @@
-"""The local cloud's server: moto's WSGI app behind a dispatcher that hands some calls to executors.
+"""The local cloud: moto's WSGI app for state, behind a dispatcher that hands the calls its services answer to them.
 
-Each executor module in this package exposes ``install(cloud)``, which registers routes with
-``cloud.route(...)`` (answer a call instead of moto, or after it) and may patch moto's models.
+`LocalCloud` owns the services of `services.SERVICES` (`cloud.service("lambda")`), the child processes they start
+(stopped with the cloud), the boto3 clients its services use on it, and the state folder.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
+import io
 import logging
 import os
-import pkgutil
 import re
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from . import clients
+from .clients import DEFAULT_REGION
+from .protocol import AwsError, AwsRequest, AwsResponse, json_error
+from .services import SERVICES, Route, Service, ServiceSpec, load
+
 log = logging.getLogger("mlops_workshop.localcloud")
 
 DEFAULT_PORT = 4566
-DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "localcloud",
-    "AWS_SECRET_ACCESS_KEY": "localcloud",
-}
-
-# Executors installed on the first call to one of their services (by signing name) or in the background after the
-# server answers: moto's CloudFormation and Step Functions parsers import all of EC2's region and instance data (~2 s).
-INSTALL_ON_FIRST_CALL: dict[str, tuple[str, ...]] = {
-    "cloudformation": ("cloudformation",),
-    "stepfunctions": ("states", "stepfunctions"),  # its signing name, and moto's name for its backend
-}
-
-# REST-style operations the executors answer; JSON-protocol ones are named by X-Amz-Target.
-REST_ACTIONS: list[tuple[str, str, re.Pattern[str], str]] = [
-    ("lambda", "POST", re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$"), "Invoke"),
-    ("lambda", "POST", re.compile(r"^/2014-11-13/functions/(?P<name>[^/]+)/invoke-async/?$"), "InvokeAsync"),
-    ("sagemaker", "POST", re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$"), "InvokeEndpoint"),
-]
-
-
-@dataclass
-class AwsRequest:
-    """One call as the executors see it: service, action, region, parsed body."""
-
-    service: str
-    action: str | None
-    region: str
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    query: dict[str, list[str]]
-    path_params: dict[str, str] = field(default_factory=dict)
-
-    def json(self) -> dict[str, Any]:
-        if not self.body:
-            return {}
-        return json.loads(self.body)
-
-
-@dataclass
-class AwsResponse:
-    status: int = 200
-    body: bytes | str | dict[str, Any] = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def wsgi(self, start_response: Callable[..., Any]) -> list[bytes]:
-        body = self.body
-        headers = dict(self.headers)
-        if isinstance(body, dict):
-            body = json.dumps(body, default=str).encode()
-            headers.setdefault("Content-Type", "application/x-amz-json-1.1")
-        elif isinstance(body, str):
-            body = body.encode()
-        headers["Content-Length"] = str(len(body))
-        reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}.get(self.status, "Error")
-        start_response(f"{self.status} {reason}", list(headers.items()))
-        return [body]
-
-
-def json_error(code: str, message: str, status: int = 400) -> AwsResponse:
-    """An error in the shape the JSON protocols use, so botocore raises ClientError with this code."""
-    return AwsResponse(status, {"__type": code, "message": message, "Message": message}, {"x-amzn-ErrorType": code})
-
-
-class AwsError(Exception):
-    """Raised by a handler for an error the service itself would answer; the dispatcher sends it as one."""
-
-    def __init__(self, code: str, message: str, status: int = 400):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-    def response(self) -> AwsResponse:
-        return json_error(self.code, self.message, self.status)
-
-
-# A handler answers the call (an AwsResponse) or returns None to let moto answer it.
-Handler = Callable[[AwsRequest], "AwsResponse | None"]
-# An after-handler sees moto's answer and may replace it.
-AfterHandler = Callable[[AwsRequest, int, bytes], "AwsResponse | None"]
+HEALTH_PATH = "/_localcloud/health"
+SIGNATURE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
 
 class LocalCloud:
-    """moto for state, plus executors that run the work behind the calls moto only records."""
+    """moto for state, plus the services that run the work behind the calls moto only records."""
 
     def __init__(self, state_dir: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
                  region: str = DEFAULT_REGION, settings: dict[str, Any] | None = None):
@@ -121,52 +44,80 @@ class LocalCloud:
         self.host = host
         self.region = region
         self.settings: dict[str, Any] = dict(settings or {})
-        self._routes: dict[tuple[str, str], Handler] = {}
-        self._after: dict[tuple[str, str], AfterHandler] = {}
+        self._specs = {spec.name: spec for spec in SERVICES}
+        self._signing = {name: spec.name for spec in SERVICES for name in spec.signing_names}
+        self._moto_names = {name: spec.name for spec in SERVICES for name in spec.moto_names}
+        self._services: dict[str, Service] = {}
+        self._started: list[Service] = []
+        self._routes: list[tuple[Route, str]] = []
+        self._install_lock = threading.RLock()
+        self._stopping = False
         self._processes: dict[int, tuple[str, subprocess.Popen[Any]]] = {}
         self._lock = threading.Lock()
-        self._shutdown_hooks: list[Callable[[], None]] = []
         self._server: Any = None
         self._moto_app: Any = None
-        self.executors: list[str] = []
-        self._deferred: dict[str, str] = {}
-        self._install_lock = threading.RLock()
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    # Registration, used by the executors' install(cloud).
-    def route(self, service: str, action: str, handler: Handler | None = None):
-        def register(fn: Handler) -> Handler:
-            self._routes[(service, action)] = fn
-            return fn
-        return register(handler) if handler else register
+    # The services.
+    def service(self, name: str) -> Any:
+        """The service `name` of this cloud, installed now if it was waiting for its first use."""
+        found = self._services.get(name)
+        if found is not None:
+            return found
+        if name not in self._specs:
+            raise KeyError(f"the local cloud has no service {name!r}; it runs {', '.join(self._specs)}")
+        return self._install(self._specs[name])
 
-    def after(self, service: str, action: str, handler: AfterHandler | None = None):
-        def register(fn: AfterHandler) -> AfterHandler:
-            self._after[(service, action)] = fn
-            return fn
-        return register(handler) if handler else register
+    def installed(self) -> list[str]:
+        return [service.spec.name for service in self._started]
 
-    def on_shutdown(self, hook: Callable[[], None]) -> None:
-        self._shutdown_hooks.append(hook)
+    def waiting(self) -> list[str]:
+        """The lazy services not installed yet."""
+        return [spec.name for spec in SERVICES if spec.name not in self._services]
 
-    # Services for the executors.
+    def _install(self, spec: ServiceSpec) -> Service:
+        with self._install_lock:
+            if spec.name in self._services:
+                return self._services[spec.name]
+            if self._stopping:
+                raise RuntimeError("the local cloud is stopping")
+            if spec.lazy:
+                log.info("installing the %s service", spec.name)
+            service = load(spec)(self, spec)
+            service.start()
+            self._routes.extend((route, spec.name) for route in service.routes)
+            self._started.append(service)
+            self._services[spec.name] = service
+            return service
+
+    def _install_waiting(self) -> None:
+        for spec in SERVICES:
+            try:
+                if not self._stopping:
+                    self.service(spec.name)
+            except Exception:
+                log.exception("installing the %s service failed", spec.name)
+
+    # What the services use.
     def backend(self, service: str, region: str | None = None, account: str = ACCOUNT_ID) -> Any:
+        """moto's backend of `service` (moto's name for it) in a region."""
         from moto.backends import get_backend
-        self.ensure_executor_for(service)
+        if service in self._moto_names:
+            self.service(self._moto_names[service])
         return get_backend(service)[account][region or self.region]
+
+    def client(self, service: str, region: str | None = None, read_timeout: float = 120,
+               credentials: dict[str, str] | None = None) -> Any:
+        """A boto3 client on this cloud, for a call a service makes through the API."""
+        return clients.client(self.endpoint_url, service, region or self.region, read_timeout, credentials)
 
     def child_env(self, extra: dict[str, str] | None = None, region: str | None = None) -> dict[str, str]:
         """The environment every process the local cloud starts gets: it talks to this cloud."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(DUMMY_CREDENTIALS)
-        env["AWS_ENDPOINT_URL"] = self.endpoint_url
-        env["AWS_DEFAULT_REGION"] = env["AWS_REGION"] = region or self.region
-        env.update(extra or {})
-        return env
+        return clients.child_env(self.endpoint_url, region or self.region, extra=extra)
 
     def log_path(self, kind: str, name: str) -> Path:
         path = self.state_dir / "logs" / kind / f"{name}.log"
@@ -206,72 +157,59 @@ class LocalCloud:
         thread.start()
         return thread
 
-    def put_event(self, source: str, detail_type: str, detail: dict[str, Any],
-                  resources: list[str] | None = None, region: str | None = None) -> None:
-        """Emit an event onto the default bus, as the AWS service itself would."""
-        events = self.backend("events", region)
-        events.put_events([{
-            "Source": source,
-            "DetailType": detail_type,
-            "Detail": json.dumps(detail, default=str),
-            "Resources": resources or [],
-            "EventBusName": "default",
-        }])
-
     # The WSGI side.
-    def _parse(self, environ: dict[str, Any]) -> AwsRequest:
+    def health(self) -> dict[str, Any]:
+        return {"status": "running", "services": self.installed(), "installing": self.waiting(),
+                "processes": self.processes(), "state_dir": str(self.state_dir)}
+
+    def _parse(self, environ: dict[str, Any]) -> tuple[AwsRequest, str | None]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         if not length and environ.get("wsgi.input_terminated"):  # chunked (git pushes over 1 MiB): read to the end
             body = environ["wsgi.input"].read()
-        import io
         environ["wsgi.input"] = io.BytesIO(body)
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        service, region = "", self.region
-        auth = headers.get("authorization", "")
-        match = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request", auth)
+        signing, region = "", self.region
+        match = SIGNATURE.search(headers.get("authorization", ""))
         if match:
-            region, service = match.group(1), match.group(2).lower()
+            region, signing = match.group(1), match.group(2).lower()
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
-        action = None
-        params: dict[str, str] = {}
+        owner = self._signing.get(signing)
+        if owner is not None:
+            self.service(owner)
+        action, params = None, {}
         target = headers.get("x-amz-target")
         if target and "." in target:
             action = target.rsplit(".", 1)[1]
         else:
-            for svc, verb, pattern, name in REST_ACTIONS:
-                found = pattern.match(path)
-                if svc == service and verb == method and found:
-                    action, params = name, found.groupdict()
+            for route, service in list(self._routes):
+                if route.method != method or (route.signed and service != owner):
+                    continue
+                found = route.pattern.match(path)
+                if found:
+                    action, params, owner = route.action, found.groupdict(), service
                     break
-        return AwsRequest(service, action, region, method, path, headers, body,
-                          parse_qs(environ.get("QUERY_STRING", "")), params)
+        request = AwsRequest(signing, action, region, method, path, headers, body,
+                             parse_qs(environ.get("QUERY_STRING", "")), params)
+        return request, owner
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        path = environ.get("PATH_INFO", "")
-        if path == "/_localcloud/health":
-            return AwsResponse(200, {"status": "running", "executors": self.executors,
-                                     "installed_on_first_call": self.deferred(),
-                                     "processes": self.processes(),
-                                     "state_dir": str(self.state_dir)}).wsgi(start_response)
-        request = self._parse(environ)
-        self.ensure_executor_for(request.service)
-        key = (request.service, request.action or "")
-        handler = self._routes.get(key)
+        if environ.get("PATH_INFO", "") == HEALTH_PATH:
+            return AwsResponse(200, self.health()).wsgi(start_response)
+        request, owner = self._parse(environ)
+        service = self._services.get(owner or "")
+        responses = service.responses if service is not None else None
+        if responses is None or not request.action:
+            return self._moto_app(environ, start_response)
+        handler = responses.handler(request.action)
         if handler is not None:
-            try:
-                response = handler(request)
-            except AwsError as error:
-                response = error.response()
-            except Exception as exc:  # an executor bug must surface as an AWS error, not a dropped call
-                log.exception("executor for %s.%s failed", *key)
-                response = json_error("ServiceException", f"local cloud executor failed: {exc}", 500)
+            response = _answer(owner, request.action, lambda: handler(request))
             if response is not None:
                 return response.wsgi(start_response)
-        after = self._after.get(key)
+        after = responses.after_handler(request.action)
         if after is None:
             return self._moto_app(environ, start_response)
         captured: dict[str, Any] = {}
@@ -281,13 +219,7 @@ class LocalCloud:
             return lambda data: None
         body = b"".join(self._moto_app(environ, capture))
         status = int(captured["status"].split()[0])
-        try:
-            replaced = after(request, status, body)
-        except AwsError as error:
-            replaced = error.response()
-        except Exception as exc:
-            log.exception("executor after %s.%s failed", *key)
-            replaced = json_error("ServiceException", f"local cloud executor failed: {exc}", 500)
+        replaced = _answer(owner, request.action, lambda: after(request, status, body))
         if replaced is not None:
             return replaced.wsgi(start_response)
         start_response(captured["status"], [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
@@ -295,79 +227,42 @@ class LocalCloud:
         return [body]
 
     # Lifecycle.
-    def configure_moto(self) -> None:
-        from moto.core.config import default_user_config
-        default_user_config["stepfunctions"]["execute_state_machine"] = True
-        # moto's Step Functions service integrations call back into this server.
-        os.environ["MOTO_PORT"] = str(self.port)
-
-    def install_executors(self) -> None:
-        package = importlib.import_module(__package__)
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if info.name in {"server", "lifecycle", "__main__"}:
-                continue
-            if info.name in INSTALL_ON_FIRST_CALL:
-                for service in INSTALL_ON_FIRST_CALL[info.name]:
-                    self._deferred[service] = info.name
-                continue
-            self._install(info.name)
-
-    def _install(self, name: str) -> None:
-        module = importlib.import_module(f"{__package__}.{name}")
-        install = getattr(module, "install", None)
-        if callable(install):
-            install(self)
-            self.executors.append(name)
-
-    def ensure_executor_for(self, service: str) -> None:
-        """Install the executor of `service` now if it waits for its first call."""
-        if service not in self._deferred:
-            return
-        with self._install_lock:
-            name = self._deferred.get(service)
-            if name is None:
-                return
-            log.info("installing the %s executor", name)
-            self._install(name)
-            for key in [k for k, v in self._deferred.items() if v == name]:
-                del self._deferred[key]
-
-    def deferred(self) -> list[str]:
-        """The executors not installed yet (each is on its service's first call, or by the background install)."""
-        return sorted(set(self._deferred.values()))
-
-    def install_deferred(self) -> None:
-        """Install every executor still waiting for its first call."""
-        for service in list(self._deferred):
-            try:
-                self.ensure_executor_for(service)
-            except Exception:
-                log.exception("installing the executor for %s failed", service)
-
     def start(self) -> None:
         """Serve in a background thread of this process (tests, notebooks); see lifecycle for a daemon."""
+        from moto.core.config import default_user_config
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
-        self.configure_moto()
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
         self._moto_app = DomainDispatcherApplication(create_backend_app)
-        self.install_executors()
         self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
         self.port = self._server.server_address[1]
+        # moto's Step Functions service integrations call back into this server.
         os.environ["MOTO_PORT"] = str(self.port)
+        for spec in SERVICES:
+            if not spec.lazy:
+                self.service(spec.name)
         # A short poll interval lets stop() return at once instead of after up to half a second.
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localcloud-http",
                          daemon=True).start()
-        if self._deferred:
-            threading.Thread(target=self.install_deferred, name="localcloud-install", daemon=True).start()
+        if self.waiting():
+            threading.Thread(target=self._install_waiting, name="localcloud-install", daemon=True).start()
 
     def stop(self) -> None:
-        with self._install_lock:  # an install under way finishes (and registers its shutdown hook); none starts after
-            self._deferred.clear()
-        for hook in reversed(self._shutdown_hooks):
+        with self._install_lock:  # an install under way finishes; none starts after
+            self._stopping = True
+        for service in reversed(self._started):
             try:
-                hook()
+                service.stop()
             except Exception:
-                log.exception("shutdown hook failed")
+                log.exception("stopping the %s service failed", service.spec.name)
+        self._stop_processes()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        clients.forget_clients(self.endpoint_url)
+
+    def _stop_processes(self) -> None:
         with self._lock:
             procs = list(self._processes.values())
         for _, proc in procs:
@@ -386,10 +281,6 @@ class LocalCloud:
                 except ProcessLookupError:
                     pass
                 proc.wait()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def __enter__(self) -> "LocalCloud":
         self.start()
@@ -397,3 +288,13 @@ class LocalCloud:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _answer(service: str | None, action: str, call: Callable[[], AwsResponse | None]) -> AwsResponse | None:
+    try:
+        return call()
+    except AwsError as error:
+        return error.response()
+    except Exception as exc:  # a service's bug must surface as an AWS error, not a dropped call
+        log.exception("the %s service failed on %s", service, action)
+        return json_error("ServiceException", f"the local cloud's {service} service failed: {exc}", 500)

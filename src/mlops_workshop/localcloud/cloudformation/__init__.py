@@ -1,0 +1,1 @@
+"""CloudFormation on the local cloud: stacks built resource by resource, with the types moto lacks."""

@@ -1,0 +1,84 @@
+"""CodeBuild's state on the local cloud: a build as BatchGetBuilds shows it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def env_list(overrides: Any) -> list[dict[str, str]]:
+    """{name: value} or CodeBuild's [{"name", "value", "type"}] as the list form."""
+    if not overrides:
+        return []
+    if isinstance(overrides, dict):
+        return [{"name": str(k), "value": str(v), "type": "PLAINTEXT"} for k, v in overrides.items()]
+    return [dict(item) for item in overrides]
+
+
+class BuildRecord(dict):
+    """One build's record, in BatchGetBuilds' shape: its phases, status, logs and exported variables."""
+
+    @classmethod
+    def new(cls, build_id: str, region: str, account: str, number: int, project: dict[str, Any],
+            source: dict[str, Any], source_version: str | None, env_overrides: list[dict[str, str]], log_path: Path,
+            stream: str, timeout_minutes: int, initiator: str) -> "BuildRecord":
+        now = time.time()
+        record = cls({
+            "id": build_id,
+            "arn": f"arn:aws:codebuild:{region}:{account}:build/{build_id}",
+            "buildNumber": number,
+            "startTime": now,
+            "currentPhase": "SUBMITTED",
+            "buildStatus": "IN_PROGRESS",
+            "sourceVersion": source_version or project.get("sourceVersion"),
+            "projectName": project["name"],
+            "phases": [],
+            "source": source,
+            "secondarySources": [],
+            "secondarySourceVersions": [],
+            "artifacts": {},
+            "secondaryArtifacts": [],
+            "cache": project.get("cache") or {"type": "NO_CACHE"},
+            "environment": {**(project.get("environment") or {}),
+                            "environmentVariables": (project.get("environment") or {}).get(
+                                "environmentVariables", []) + env_overrides},
+            "serviceRole": project.get("serviceRole"),
+            "logs": {
+                "groupName": f"/aws/codebuild/{project['name']}",
+                "streamName": stream,
+                "deepLink": log_path.as_uri(),
+                "cloudWatchLogsArn": f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{project['name']}"
+                                     f":log-stream:{stream}",
+                "cloudWatchLogs": {"status": "ENABLED", "groupName": f"/aws/codebuild/{project['name']}",
+                                   "streamName": stream},
+                "s3Logs": {"status": "DISABLED"},
+            },
+            "timeoutInMinutes": timeout_minutes,
+            "queuedTimeoutInMinutes": project.get("queuedTimeoutInMinutes") or 480,
+            "buildComplete": False,
+            "initiator": initiator,
+            "encryptionKey": project.get("encryptionKey"),
+            "exportedEnvironmentVariables": [],
+        })
+        for phase in ("SUBMITTED", "QUEUED"):
+            record["phases"].append({"phaseType": phase, "phaseStatus": "SUCCEEDED", "startTime": now,
+                                     "endTime": now, "durationInSeconds": 0})
+        return record
+
+    def begin(self, phase: str) -> None:
+        self["currentPhase"] = phase
+        self["phases"].append({"phaseType": phase, "startTime": time.time()})
+
+    def end(self, status: str, code: str = "", message: str = "") -> dict[str, Any]:
+        entry = self["phases"][-1]
+        entry["endTime"] = time.time()
+        entry["durationInSeconds"] = int(round(entry["endTime"] - entry["startTime"]))
+        entry["phaseStatus"] = status
+        if code or message:
+            entry["contexts"] = [{"statusCode": code, "message": message}]
+        return entry
+
+    def view(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self, default=str))

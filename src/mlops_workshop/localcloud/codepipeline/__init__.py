@@ -1,0 +1,1 @@
+"""CodePipeline on the local cloud: an engine that runs pipelines' stages and actions."""

@@ -1,0 +1,35 @@
+"""CodePipeline: an engine that runs pipelines, and the API calls moto lacks for it.
+
+moto keeps the pipeline definitions (CreatePipeline, GetPipeline, UpdatePipeline); the engine (engine.py) runs them,
+each action through its provider (actions/). Creating a pipeline starts an execution, as on AWS; so does an
+EventBridge rule that targets it, and a source that changes (polled).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..services import Service
+from . import patches
+from .engine import PipelineEngine
+from .responses import CodePipelineResponses
+
+
+class CodePipelineService(Service):
+    name = "codepipeline"
+    responses_class = CodePipelineResponses
+
+    def start(self) -> None:
+        patches.apply(self)
+        self.engine = PipelineEngine(self)
+        self.cloud.spawn("codepipeline-poll", self.engine.poll_sources)
+
+    def stop(self) -> None:
+        self.engine.shutdown()
+        super().stop()
+
+    def receive_event(self, target: dict[str, Any], payload: Any) -> None:
+        """An EventBridge rule whose target is a pipeline starts an execution of it, as on AWS."""
+        arn = target["Arn"]
+        region, name = arn.split(":")[3], arn.split(":", 5)[5]
+        self.engine.start(region, name, {"triggerType": "CloudWatchEvent", "triggerDetail": arn})

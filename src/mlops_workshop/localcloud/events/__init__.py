@@ -1,0 +1,1 @@
+"""EventBridge on the local cloud: delivery to Lambda, Step Functions and CodePipeline targets, and schedules."""

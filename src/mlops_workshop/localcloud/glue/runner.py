@@ -1,0 +1,169 @@
+"""Glue's job runs as child processes: the job's Python-shell script with Glue's arguments, real states.
+
+A run goes STARTING -> RUNNING -> SUCCEEDED, FAILED (with the last line of the script's stderr as ErrorMessage, as
+Glue shows the uncaught exception), TIMEOUT (the run's Timeout, else the job's, in minutes; setting
+`glue_timeout_minute_s` sets how long a minute lasts, for tests), or STOPPED after BatchStopJobRun. Each final state
+emits "Glue Job State Change" on the default bus. The script runs with this environment's Python, not Glue's
+Python 3.9: keep Glue scripts 3.9-compatible.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from moto.core.utils import utcnow
+
+from .models import DEFAULT_TIMEOUT_MINUTES, LocalJobRun
+
+if TYPE_CHECKING:
+    from .service import GlueService
+
+log = logging.getLogger("mlops_workshop.localcloud.glue")
+
+# Arguments Glue sets itself; a job's own values for them are passed on in their place.
+GLUE_SET_ARGUMENTS = ("--job-bookmark-option", "--scriptLocation", "--JOB_ID", "--JOB_RUN_ID", "--JOB_NAME")
+EVENT_MESSAGES = {"SUCCEEDED": ("INFO", "Job run succeeded"), "TIMEOUT": ("WARN", "Job run timed out"),
+                  "STOPPED": ("INFO", "Job run stopped")}
+
+
+class GlueJobRunner:
+    """Runs job runs as child processes of the local cloud."""
+
+    def __init__(self, service: "GlueService"):
+        self.cloud = cloud = service.cloud
+        self.events = cloud.service("events")
+        self.minute_s = float(cloud.settings.get("glue_timeout_minute_s", 60))
+        self._procs: dict[str, subprocess.Popen[Any]] = {}
+        self._stop_requested: set[str] = set()
+        self._lock = threading.Lock()
+
+    def start(self, job: Any, run: LocalJobRun, region: str) -> None:
+        self.cloud.spawn(f"glue-{run.job_run_id}", self._run, job, run, region)
+
+    def stop(self, run: LocalJobRun) -> None:
+        with self._lock:
+            self._stop_requested.add(run.job_run_id)
+            proc = self._procs.get(run.job_run_id)
+        run.status = "STOPPING"
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+
+    def arguments(self, job: Any, run: LocalJobRun) -> list[str]:
+        """The command line Glue gives a Python-shell script: its own arguments, then the run's `--NAME value`s."""
+        given = dict(run.arguments or {})
+        argv = ["--job-bookmark-option", given.pop("--job-bookmark-option", "job-bookmark-disable"),
+                "--scriptLocation", given.pop("--scriptLocation", job.command.get("ScriptLocation", "")),
+                "--JOB_ID", "j_" + hashlib.sha256(job.arn.encode()).hexdigest(), "--JOB_RUN_ID", run.job_run_id,
+                "--JOB_NAME", job.name]
+        for key, value in given.items():
+            if key in GLUE_SET_ARGUMENTS:
+                continue
+            argv += [key if key.startswith("--") else f"--{key}", str(value)]
+        return argv
+
+    def _download(self, url: str, folder: Path) -> Path:
+        match = re.match(r"^s3://([^/]+)/(.+)$", url or "")
+        if not match:
+            raise FileNotFoundError(f"ScriptLocation must be an s3://bucket/key URL, got {url!r}")
+        bucket, key = match.groups()
+        try:
+            body = self.cloud.backend("s3", "aws").get_object(bucket, key).value
+        except Exception as exc:
+            raise FileNotFoundError(f"cannot read {url}: {type(exc).__name__} {exc}") from exc
+        path = folder / Path(key).name
+        path.write_bytes(body)
+        return path
+
+    def _run(self, job: Any, run: LocalJobRun, region: str) -> None:
+        folder = self.cloud.work_dir("glue", run.job_run_id)
+        log_path = self.cloud.log_path("glue", run.job_run_id)
+        kind = job.command.get("Name", "pythonshell")
+        if kind != "pythonshell":
+            self._finish(run, region, "FAILED", f"The local cloud runs only Python shell jobs (Command.Name "
+                         f"pythonshell); job {job.name} is {kind}", time.monotonic())
+            return
+        try:
+            script = self._download(job.command.get("ScriptLocation", ""), folder)
+            extra = [self._download(url.strip(), folder)
+                     for url in (run.arguments or {}).get("--extra-py-files", "").split(",") if url.strip()]
+        except FileNotFoundError as exc:
+            self._finish(run, region, "FAILED", str(exc), time.monotonic())
+            return
+        env = self.cloud.child_env(region=region)
+        if extra:
+            env["PYTHONPATH"] = ":".join([str(p) for p in extra] + [env.get("PYTHONPATH", "")]).rstrip(":")
+        minutes = run.timeout or DEFAULT_TIMEOUT_MINUTES
+        with open(log_path, "ab") as output:
+            output.write(f"[localcloud] {job.name} {run.job_run_id}: {script.name} {self.arguments(job, run)}\n"
+                         .encode())
+            output.flush()
+            proc = self.cloud.popen(f"glue {job.name} {run.job_run_id}",
+                                    [sys.executable, str(script)] + self.arguments(job, run), cwd=folder,
+                                    env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.PIPE)
+        with self._lock:
+            self._procs[run.job_run_id] = proc
+            stop_now = run.job_run_id in self._stop_requested
+        if stop_now:
+            # BatchStopJobRun came while the script was still being fetched: stop what just started.
+            proc.terminate()
+        started = time.monotonic()
+        if run.status == "STARTING":
+            run.status = "RUNNING"
+        tail: collections.deque[str] = collections.deque(maxlen=50)
+        reader = threading.Thread(target=_copy_stderr, args=(proc, log_path, tail), daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=minutes * self.minute_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            proc.kill()
+            proc.wait()
+        finally:
+            self.cloud.forget(proc)
+            with self._lock:
+                self._procs.pop(run.job_run_id, None)
+        reader.join(5)
+        if run.job_run_id in self._stop_requested:
+            self._finish(run, region, "STOPPED", None, started)
+        elif timed_out:
+            self._finish(run, region, "TIMEOUT", f"Job run timed out after {minutes} minutes", started)
+        elif proc.returncode == 0:
+            self._finish(run, region, "SUCCEEDED", None, started)
+        else:
+            last = next((line for line in reversed(tail) if line.strip()), "")
+            if proc.returncode < 0:
+                # Killed from outside: the script's last words are not why it ended.
+                last = f"The job's process was killed by signal {signal.Signals(-proc.returncode).name}"
+            self._finish(run, region, "FAILED", last.strip() or f"Command failed with exit code {proc.returncode}",
+                         started)
+
+    def _finish(self, run: LocalJobRun, region: str, state: str, message: str | None, started: float) -> None:
+        run.execution_time = int(round(time.monotonic() - started))
+        run.error_message = message if state in ("FAILED", "TIMEOUT", "ERROR") else None
+        run.finished_on = utcnow()
+        run.status = state
+        log.info("glue job %s run %s: %s%s", run.job_name, run.job_run_id, state, f" ({message})" if message else "")
+        severity, text = EVENT_MESSAGES.get(state, ("ERROR", message or state))
+        self.events.put_event("aws.glue", "Glue Job State Change", {
+            "jobName": run.job_name, "severity": severity, "state": state, "jobRunId": run.job_run_id,
+            "message": text}, region=region)
+
+
+def _copy_stderr(proc: subprocess.Popen[Any], log_path: Path, tail: collections.deque[str]) -> None:
+    assert proc.stderr is not None
+    with open(log_path, "ab") as output:
+        for line in proc.stderr:
+            output.write(line)
+            output.flush()
+            tail.append(line.decode(errors="replace"))

@@ -1,0 +1,225 @@
+"""Images: what runs when SageMaker runs an ECR image URI.
+
+An ECR image is the container built from a build context (a folder with a Dockerfile and the
+entrypoints `train` and `serve`). ECR in moto holds only manifests, so the local cloud keeps which
+context each image stands for. For an image URI, the first rule that applies gives the context:
+
+1. ``settings["image_contexts"]``: ``{image URI | "repository:tag" | "repository": folder}``;
+2. the context of the `docker build` that a CodeBuild build pushed to that repository and tag (or
+   digest) with `docker push`: CodeBuild's `docker` records both (in ``<state>/images/images.json``);
+3. ``settings["image_context"]``, else the repository's ``container/`` folder.
+
+How an image runs, ``settings["images"]``:
+
+- ``"process"`` (the default, fast): the context's `train` and `serve` run as local processes with this
+  Python's virtual environment first on PATH, ``OPT_ML_ROOT`` moving ``/opt/ml`` and
+  ``SAGEMAKER_BIND_TO_PORT`` giving each endpoint a free port;
+- ``"engine"``: a container engine (`engine.py`) builds the context into an image once per
+  content (or uses the image a build pushed) and runs ``train`` / ``serve`` in containers with the
+  job's folder as ``/opt/ml`` and port 8080 published on a free 127.0.0.1 port;
+- ``"auto"``: the engine where one can start, else processes.
+
+``settings["engine_dir"]`` keeps the engine's state (default: the kept cache of engine.py).
+
+CodeBuild builds get `docker.py` first on PATH as `docker` (``python -m mlops_workshop.localcloud.images.docker``):
+`docker login` to ECR succeeds, `docker build`/`tag` record which context each tag is,
+`docker push` to an ECR repository puts a manifest in moto's ECR and records the push (rule 2). With an
+engine (privileged builds) every command also runs on it, `docker build` with the host's extra CA
+certificates in build-ca/ and the engine's local base image as BASE_IMAGE; without one, other commands
+fail with a message saying so.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from mlops_workshop import REPO_ROOT
+from mlops_workshop.modelserver import ModelServer
+
+from ..services import Service
+from .engine import ContainerEngine, engine_cache_dir
+from .exceptions import ImageError
+from .models import ImageRecords, ResolvedImage, context_digest, parse_image_uri
+from .runs import EngineServeRun, EngineTrainRun, ProcessRun, Run, ServeRun
+
+log = logging.getLogger("mlops_workshop.localcloud.images")
+
+MODES = ("process", "engine", "auto")
+
+
+def venv_bin() -> Path:
+    """The bin folder of the Python running the local cloud (not resolved: a venv's python is a link)."""
+    return Path(sys.executable).parent
+
+
+
+class ImagesService(Service):
+    """Resolves image URIs to build contexts and runs their `train` and `serve` (processes or an engine)."""
+
+    name = "images"
+
+    def start(self) -> None:
+        cloud = self.cloud
+        self.records = ImageRecords(cloud.state_dir / "images" / "images.json")
+        self._engine: Any = None
+        self._engine_failed: str | None = None
+        self._lock = threading.Lock()
+        self._build_locks: dict[str, threading.Lock] = {}
+
+    @property
+    def mode(self) -> str:
+        mode = str(self.cloud.settings.get("images", "process")).lower()
+        if mode not in MODES:
+            raise ImageError(f"setting images={mode!r} is not one of {', '.join(MODES)}")
+        return mode
+
+    # The engine.
+    def engine(self, required: bool | None = None) -> Any:
+        """The started container engine, or None when the mode does not use one (or, in auto, none starts)."""
+        mode = self.mode
+        if mode == "process":
+            return None
+        required = mode == "engine" if required is None else required
+        with self._lock:
+            if self._engine is None and self._engine_failed is None:
+                # auto: another workshop engine holding the host's dockerd means processes, not a long wait.
+                engine = ContainerEngine(lock_timeout=600 if mode == "engine" else 5)
+                ok, why = engine.available()
+                if ok:
+                    try:
+                        state = Path(self.cloud.settings.get("engine_dir") or engine_cache_dir())
+                        self._engine = engine.start(state)
+                        log.info("container engine at %s", self._engine.host)
+                    except Exception as exc:
+                        self._engine_failed = f"the container engine did not start: {exc}"
+                else:
+                    self._engine_failed = why
+            if self._engine is None and required:
+                raise ImageError(f"settings images=engine, but {self._engine_failed}")
+            if self._engine is None and self._engine_failed:
+                log.info("no container engine (%s): running images as local processes", self._engine_failed)
+            return self._engine
+
+    def stop(self) -> None:
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.stop()
+
+    # Which context an image URI stands for.
+    def resolve(self, uri: str) -> ResolvedImage:
+        ref = parse_image_uri(uri)
+        contexts = self.cloud.settings.get("image_contexts") or {}
+        for key in (uri, f"{ref.repository}:{ref.tag}" if ref.tag else None, ref.repository):
+            if key and key in contexts:
+                return ResolvedImage(uri, Path(contexts[key]).resolve(), f"settings image_contexts[{key!r}]")
+        pushed = self.records.pushed(ref)
+        if pushed:
+            return ResolvedImage(uri, Path(pushed["context"]), f"pushed by CodeBuild build {pushed.get('build_id')}",
+                                 pushed.get("image_id"))
+        default = self.cloud.settings.get("image_context")
+        if default:
+            return ResolvedImage(uri, Path(default).resolve(), "settings image_context")
+        return ResolvedImage(uri, REPO_ROOT / "container", "the repository's container/ folder")
+
+    def _entrypoint(self, image: ResolvedImage, name: str) -> Path:
+        path = image.context / name
+        if not path.is_file():
+            raise ImageError(f"image {image.uri} is the build context {image.context} ({image.rule}), "
+                             f"which has no `{name}` entrypoint")
+        if not os.access(path, os.X_OK):
+            raise ImageError(f"{path} (the `{name}` entrypoint of image {image.uri}) is not executable; "
+                             f"chmod +x it")
+        return path
+
+    def engine_image(self, image: ResolvedImage) -> str:
+        """The engine's image for `image`: the one a build pushed, else its context built (once per content)."""
+        engine = self.engine(required=True)
+        if image.engine_image and engine.image_exists(image.engine_image):
+            return image.engine_image
+        if not (image.context / "Dockerfile").is_file():
+            raise ImageError(f"image {image.uri} is the build context {image.context} ({image.rule}), "
+                             f"which has no Dockerfile")
+        tag = f"localcloud/{_slug(parse_image_uri(image.uri).repository)}:{context_digest(image.context)[:16]}"
+        with self._lock:
+            lock = self._build_locks.setdefault(tag, threading.Lock())
+        with lock:
+            if not engine.image_exists(tag):
+                base = engine.ensure_base_image()
+                log_path = self.cloud.log_path("images", tag.replace("/", "-").replace(":", "-"))
+                log.info("building %s from %s (log %s)", tag, image.context, log_path)
+                engine.build(image.context, tag, base_image=base, log_path=log_path)
+        return tag
+
+    # Running.
+    def train(self, uri: str, opt_ml: Path, log_path: Path, env: dict[str, str] | None = None) -> Run:
+        """Start the image's `train` with `opt_ml` as /opt/ml; its output goes to `log_path`."""
+        image = self.resolve(uri)
+        engine = self.engine()
+        _note(log_path, f"image {uri}: {image.context} ({image.rule}); running "
+                        f"{'in the container engine' if engine else 'as a local process'}")
+        if engine:
+            return EngineTrainRun(self.cloud, engine, self.engine_image(image), opt_ml, dict(env or {}), log_path)
+        train = self._entrypoint(image, "train")
+        child_env = self.cloud.child_env({"PATH": os.pathsep.join([str(venv_bin()), str(image.context),
+                                                                   os.environ.get("PATH", "")]),
+                                          "PYTHONUNBUFFERED": "1", **(env or {}), "OPT_ML_ROOT": str(opt_ml)})
+        with open(log_path, "ab") as out:
+            proc = self.cloud.popen(f"train {opt_ml.name}", [str(train)], cwd=image.context, env=child_env,
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        return ProcessRun(self.cloud, proc, log_path)
+
+    def serve(self, uri: str, opt_ml: Path, log_path: Path, env: dict[str, str] | None = None,
+              label: str = "serve") -> Run:
+        """Start the image's `serve` with the model in `opt_ml`/model; `run.url` is where it answers."""
+        image = self.resolve(uri)
+        engine = self.engine()
+        _note(log_path, f"image {uri}: {image.context} ({image.rule}); serving "
+                        f"{'in the container engine' if engine else 'as a local process'}")
+        if engine:
+            container = engine.serve(self.engine_image(image), opt_ml / "model", env=dict(env or {}),
+                                     name=f"localcloud-{_slug(label)}-{uuid.uuid4().hex[:8]}")
+            return EngineServeRun(engine, container, log_path)
+        self._entrypoint(image, "serve")
+        server = ModelServer(opt_ml, log_path=log_path, extra_env=dict(env or {}), context=image.context,
+                             env=self.cloud.child_env(), popen=functools.partial(self.cloud.popen, label))
+        return ServeRun(self.cloud, server.start())
+
+    # CodeBuild's `docker`.
+    def docker_env(self, bin_dir: Path, build_id: str, use_engine: bool = True) -> dict[str, str]:
+        """Variables that put the local cloud's `docker` first on PATH for a build (see `docker_main`);
+        with `use_engine` (CodeBuild's privileged mode) and an engine, docker commands reach the engine."""
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        shim = bin_dir / "docker"
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mlops_workshop.localcloud.images.docker "$@"\n')
+        shim.chmod(0o755)
+        env = {"LOCALCLOUD_IMAGES_FILE": str(self.records.path), "LOCALCLOUD_BUILD_ID": build_id}
+        engine = self.engine(required=False) if use_engine else None
+        if engine is not None:
+            env.update({k: v for k, v in engine.env.items() if k.startswith("DOCKER_")})
+            env["LOCALCLOUD_REAL_DOCKER"] = shutil.which("docker") or "docker"
+            try:
+                env["LOCALCLOUD_BASE_IMAGE"] = engine.ensure_base_image()
+            except Exception as exc:  # a build that names its own base image still works
+                log.info("no local base image for builds: %s", exc)
+        return env
+
+
+def _note(log_path: Path, text: str) -> None:
+    with open(log_path, "a") as out:
+        out.write(f"[localcloud] {text}\n")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text.lower()).strip("-") or "image"
+
+

@@ -1,0 +1,1 @@
+"""SageMaker on the local cloud: training jobs and endpoints run the image's `train` and `serve`."""

@@ -1,0 +1,329 @@
+"""SageMaker training jobs: each runs the image's `train` on a local /opt/ml tree and keeps moto's record true.
+
+`TrainingJob` runs one job: a local /opt/ml tree under <state>/training/<job> (hyperparameters, input data config,
+resource config, each channel's S3 data), the image's `train` (the images service says which context and how),
+model.tar.gz to <S3OutputPath>/<job>/output/. DescribeTrainingJob shows InProgress (Starting, Downloading,
+Training, Uploading) and then Completed, Failed (FailureReason from /opt/ml/output/failure) or Stopped, with real
+times, the model artifacts and the final metrics the job's MetricDefinitions find in its log
+(<state>/logs/training/<job>.log). Final states emit "SageMaker Training Job State Change" events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import signal
+import tarfile
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from moto.core.utils import utcnow
+
+from ..images.exceptions import ImageError
+from ..images.runs import Run
+from .exceptions import JobError
+from .models import epoch_ms, split_s3, tail
+
+if TYPE_CHECKING:
+    from .service import SageMakerService
+
+log = logging.getLogger("mlops_workshop.localcloud.sagemaker")
+
+SECONDARY_MESSAGES = {
+    "Starting": "Preparing the instances for training",
+    "Downloading": "Downloading input data",
+    "Training": "Training image download completed. Training in progress.",
+    "Uploading": "Uploading generated training model",
+    "Completed": "Training job completed",
+    "Failed": "Training job failed",
+    "Stopping": "Stopping the training job",
+    "Stopped": "The training job was stopped",
+    "MaxRuntimeExceeded": "The job stopped because it exceeded the maximum allowed runtime",
+}
+STOP_GRACE_S = 10
+
+
+def _exit_text(code: int) -> str:
+    """How a process ended, in words: killed by a signal is said so (a container reports 128 + the signal)."""
+    number = -code if code < 0 else code - 128 if code > 128 else 0
+    if number:
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"was killed ({name}) with exit code {code}"
+    return f"exited with code {code}"
+
+
+class TrainingJob:
+    """Runs one training job and keeps moto's FakeTrainingJob in step with it."""
+
+    def __init__(self, service: "SageMakerService", job: Any, request: dict[str, Any], region: str):
+        self.service = service
+        self.cloud = cloud = service.cloud
+        self.job, self.request, self.region = job, request, region
+        self.name = job.training_job_name
+        self.root = cloud.state_dir / "training" / self.name
+        self.log_path = cloud.log_path("training", self.name)
+        self.run_handle: Run | None = None
+        self.stop_requested = threading.Event()
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        self.train_seconds: float | None = None
+
+    # The record.
+    def reset_record(self) -> None:
+        """moto records a job as Completed at once, with made-up metrics: start it from the beginning."""
+        job = self.job
+        now = utcnow()
+        job.algorithm_specification = dict(self.request.get("AlgorithmSpecification") or {})
+        job.training_job_status = "InProgress"
+        job.secondary_status = "Starting"
+        job.model_artifacts = None
+        job.training_start_time = None
+        job.training_end_time = None
+        # Every attribute the run sets exists from here on: DescribeTrainingJob iterates the object's __dict__.
+        job.failure_reason = None
+        job.training_time_in_seconds = job.billable_time_in_seconds = None
+        job.final_metric_data_list = None
+        job.creation_time = job.last_modified_time = now
+        job.secondary_status_transitions = [
+            {"Status": "Starting", "StartTime": now, "StatusMessage": SECONDARY_MESSAGES["Starting"]}]
+
+    def set_status(self, status: str, secondary: str, message: str | None = None) -> None:
+        job = self.job
+        now = utcnow()
+        if status == "InProgress" and self.stop_requested.is_set():
+            status = "Stopping"
+        transitions = job.secondary_status_transitions
+        if transitions and transitions[-1]["Status"] != secondary:
+            transitions[-1]["EndTime"] = now
+        if not transitions or transitions[-1]["Status"] != secondary:
+            transitions.append({"Status": secondary, "StartTime": now,
+                                "StatusMessage": message or SECONDARY_MESSAGES.get(secondary, secondary)})
+        if status in ("Completed", "Failed", "Stopped"):
+            transitions[-1]["EndTime"] = now
+        job.training_job_status = status
+        job.secondary_status = secondary
+        job.last_modified_time = now
+
+    def note(self, text: str) -> None:
+        with open(self.log_path, "a") as out:
+            out.write(f"[localcloud] {time.strftime('%H:%M:%S')} (+{time.monotonic() - self.started:.2f} s) {text}\n")
+
+    # The work.
+    def run(self) -> None:
+        try:
+            self._run()
+        except JobError as exc:
+            self.finish("Failed", "Failed", str(exc))
+        except Exception as exc:
+            log.exception("training job %s", self.name)
+            self.finish("Failed", "Failed", f"InternalServerError: the local cloud failed to run the job: {exc}")
+        finally:
+            self.done.set()
+
+    def _run(self) -> None:
+        spec = self.request.get("AlgorithmSpecification") or {}
+        image = spec.get("TrainingImage")
+        if not image:
+            raise JobError("ClientError: the local cloud runs training images only; give "
+                           "AlgorithmSpecification.TrainingImage (not AlgorithmName)")
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        for folder in ("input/config", "input/data", "model", "output/data", "code", "checkpoints"):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        self.write_config()
+        self.job.training_start_time = utcnow()
+        self.set_status("InProgress", "Downloading")
+        self.download_channels()
+        if self.stop_requested.is_set():
+            return self.finish("Stopped", "Stopped")
+        self.set_status("InProgress", "Training")
+        images = self.cloud.service("images")
+        env = {str(k): str(v) for k, v in (self.request.get("Environment") or {}).items()}
+        env.setdefault("TRAINING_JOB_NAME", self.name)
+        env.setdefault("TRAINING_JOB_ARN", self.job.arn)
+        started = time.monotonic()
+        self.note("starting train")
+        try:
+            self.run_handle = images.train(image, self.root, self.log_path, env)
+        except ImageError as exc:
+            raise JobError(f"ClientError: {exc}") from exc
+        if self.stop_requested.is_set():
+            self.run_handle.stop(STOP_GRACE_S)
+        max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or 86400
+        code = self.run_handle.wait(max(0.0, max_runtime - (time.monotonic() - self.started)))
+        timed_out = code is None
+        if timed_out:
+            self.note(f"MaxRuntimeInSeconds ({max_runtime}) exceeded: stopping the training container")
+            code = self.run_handle.stop(STOP_GRACE_S)
+        self.train_seconds = time.monotonic() - started
+        self.note(f"train exited with code {code} after {self.train_seconds:.1f} s")
+        if timed_out or self.stop_requested.is_set():
+            # SageMaker keeps what the container saved in /opt/ml/model before it was stopped.
+            if any((self.root / "model").iterdir()):
+                self.set_status("Stopping", "Uploading")
+                self.upload_outputs()
+            return self.finish("Stopped", "MaxRuntimeExceeded" if timed_out else "Stopped")
+        if code != 0:
+            failure = self.root / "output" / "failure"
+            if failure.is_file() and failure.read_text(errors="replace").strip():
+                reason = failure.read_text(errors="replace").strip()
+            else:
+                last = tail(self.log_path, 3).replace("\n", " | ")
+                reason = f"the training container {_exit_text(code)}; see {self.log_path} (last lines: {last})"
+            return self.finish("Failed", "Failed", f"AlgorithmError: {reason}")
+        self.set_status("InProgress", "Uploading")
+        self.upload_outputs()
+        self.finish("Completed", "Completed")
+
+    def write_config(self) -> None:
+        config = self.root / "input" / "config"
+        hyperparameters = {str(k): str(v) for k, v in (self.request.get("HyperParameters") or {}).items()}
+        (config / "hyperparameters.json").write_text(json.dumps(hyperparameters, indent=2))
+        channels = {}
+        for channel in self.request.get("InputDataConfig") or []:
+            s3 = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+            channels[channel["ChannelName"]] = {
+                "TrainingInputMode": channel.get("InputMode")
+                or (self.request.get("AlgorithmSpecification") or {}).get("TrainingInputMode", "File"),
+                "S3DistributionType": s3.get("S3DataDistributionType", "FullyReplicated"),
+                "RecordWrapperType": channel.get("RecordWrapperType", "None"),
+                **({"ContentType": channel["ContentType"]} if channel.get("ContentType") else {}),
+            }
+        (config / "inputdataconfig.json").write_text(json.dumps(channels, indent=2))
+        resource = self.request.get("ResourceConfig") or {}
+        hosts = [f"algo-{i + 1}" for i in range(int(resource.get("InstanceCount") or 1))]
+        (config / "resourceconfig.json").write_text(json.dumps({
+            "current_host": "algo-1", "current_instance_type": resource.get("InstanceType", "local"),
+            "current_group_name": "homogeneousCluster", "hosts": hosts, "network_interface_name": "eth0",
+            "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                                 "instance_type": resource.get("InstanceType", "local"), "hosts": hosts}],
+        }, indent=2))
+
+    def download_channels(self) -> None:
+        s3 = self.cloud.client("s3", self.region)
+        for channel in self.request.get("InputDataConfig") or []:
+            name = channel["ChannelName"]
+            source = (channel.get("DataSource") or {}).get("S3DataSource")
+            if not source:
+                raise JobError(f"ClientError: channel {name}: the local cloud reads only S3 data sources")
+            target = self.root / "input" / "data" / name
+            target.mkdir(parents=True, exist_ok=True)
+            uri = source["S3Uri"]
+            if source.get("S3DataType", "S3Prefix") == "ManifestFile":
+                objects = self._manifest_objects(s3, uri)
+            else:
+                objects = self._prefix_objects(s3, uri)
+            if not objects:
+                bucket, _ = split_s3(uri)
+                raise JobError(f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
+                               f'Please ensure that the bucket exists in the selected region ({self.region}), '
+                               f'that objects exist under that S3 prefix, and that the role has "s3:ListBucket" '
+                               f'permissions on bucket "{bucket}".')
+            for bucket, key, rel in objects:
+                path = target / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, key, str(path))
+            self.note(f"channel {name}: {len(objects)} object(s) from {uri}")
+
+    def _prefix_objects(self, s3: Any, uri: str) -> list[tuple[str, str, str]]:
+        bucket, prefix = split_s3(uri)
+        # s3://b/run/input/training and s3://b/run/input/training/ both put training/train.csv at the channel's
+        # root, as SageMaker does; a prefix that ends inside a name keeps the path from its last folder.
+        folder = prefix if prefix.endswith("/") or not prefix else prefix + "/"
+        base = prefix[:prefix.rfind("/") + 1]
+        found = []
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    if key.endswith("/"):
+                        continue
+                    found.append((bucket, key, key[len(folder):] if key.startswith(folder) else key[len(base):]))
+        except s3.exceptions.NoSuchBucket:
+            return []
+        return found
+
+    def _manifest_objects(self, s3: Any, uri: str) -> list[tuple[str, str, str]]:
+        bucket, key = split_s3(uri)
+        try:
+            entries = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception as exc:
+            raise JobError(f"ClientError: cannot read the manifest file {uri}: {exc}") from exc
+        prefix = next((e["prefix"] for e in entries if isinstance(e, dict) and "prefix" in e), None)
+        if not prefix:
+            raise JobError(f'ClientError: the manifest file {uri} has no {{"prefix": "s3://..."}} entry')
+        prefix_bucket, prefix_key = split_s3(prefix)
+        return [(prefix_bucket, prefix_key + rel, rel) for rel in entries if isinstance(rel, str)]
+
+    def upload_outputs(self) -> None:
+        output = (self.request.get("OutputDataConfig") or {}).get("S3OutputPath")
+        if not output:
+            raise JobError("ClientError: OutputDataConfig.S3OutputPath is required")
+        bucket, prefix = split_s3(output.rstrip("/"))
+        key = "/".join(p for p in (prefix, self.name, "output", "model.tar.gz") if p)
+        s3 = self.cloud.client("s3", self.region)
+        for folder, name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
+            source = self.root / folder
+            if folder != "model" and not any(source.iterdir()):
+                continue
+            archive = self.root / "output" / name
+            with tarfile.open(archive, "w:gz") as tar:
+                for path in sorted(source.iterdir()):
+                    tar.add(path, arcname=path.name)
+            target = key.rsplit("/", 1)[0] + "/" + name
+            try:
+                s3.upload_file(str(archive), bucket, target)
+            except Exception as exc:
+                raise JobError(f"ClientError: cannot upload {name} to s3://{bucket}/{target}: {exc}") from exc
+            self.note(f"uploaded s3://{bucket}/{target}")
+        self.job.model_artifacts = {"S3ModelArtifacts": f"s3://{bucket}/{key}"}
+
+    def finish(self, status: str, secondary: str, reason: str | None = None) -> None:
+        job = self.job
+        if reason:
+            job.failure_reason = reason
+            self.note(f"{status}: {reason}")
+        self.set_status(status, secondary)
+        job.training_end_time = job.last_modified_time
+        if job.training_start_time:
+            seconds = max(1, int((job.training_end_time - job.training_start_time).total_seconds()))
+            job.training_time_in_seconds = job.billable_time_in_seconds = seconds
+        job.final_metric_data_list = self.metrics() or None
+        self.note(f"{status} ({secondary}) after {time.monotonic() - self.started:.1f} s")
+        detail = epoch_ms(job.response_object)
+        # SageMaker's event carries the job's tags as a map, which is how a monitor knows whose job it was.
+        detail["Tags"] = {tag["Key"]: tag["Value"] for tag in job.tags or []}
+        self.cloud.service("events").put_event("aws.sagemaker", "SageMaker Training Job State Change", detail,
+                                               [job.arn], region=self.region)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        definitions = (self.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        found = []
+        for definition in definitions:
+            try:
+                values = re.findall(definition["Regex"], text)
+            except re.error:
+                continue
+            for value in reversed(values):
+                value = value[0] if isinstance(value, tuple) else value
+                try:
+                    found.append({"MetricName": definition["Name"], "Value": float(value), "Timestamp": utcnow()})
+                    break
+                except ValueError:
+                    continue
+        return found
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        if self.run_handle is not None:
+            self.run_handle.stop(STOP_GRACE_S)

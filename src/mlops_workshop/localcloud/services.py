@@ -1,0 +1,130 @@
+"""The services the local cloud runs, in one explicit list, and what each of them is to the cloud.
+
+Each is a package `localcloud/<package>/` laid out as moto lays out its own: `models.py` (state), the part that runs
+things (an engine, executors, providers), `responses.py` (the protocol), `urls.py` (the routes it answers beyond
+moto's), `patches.py` (what of moto it replaces) and `exceptions.py` (AWS's error codes). Its `Service` subclass is
+what `cloud.service(name)` returns: the one way another service reaches it.
+
+The list's order is the start order; services stop in the reverse order (the images a build or an endpoint runs stop
+after them). A lazy service is installed on the first call signed for it, or in the background once the server
+answers: moto's CloudFormation and Step Functions parsers import all of EC2's region and instance data (~2 s).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .protocol import BaseResponses
+
+if TYPE_CHECKING:
+    from .server import LocalCloud
+
+log = logging.getLogger("mlops_workshop.localcloud")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    service_class: str          # "package.module:Class", imported when the service is installed
+    signing_names: tuple[str, ...] = ()   # the credential scope of the calls it answers
+    moto_names: tuple[str, ...] = ()      # moto backends whose use installs it (`cloud.backend(name)`)
+    lazy: bool = False
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("images", "images.service:ImagesService"),
+    ServiceSpec("events", "events.service:EventsService", ("events",)),
+    ServiceSpec("lambda", "awslambda.service:LambdaService", ("lambda",)),
+    ServiceSpec("glue", "glue.service:GlueService", ("glue",)),
+    ServiceSpec("codecommit", "codecommit.service:CodeCommitService", ("codecommit",)),
+    ServiceSpec("codebuild", "codebuild.service:CodeBuildService", ("codebuild",)),
+    ServiceSpec("sagemaker", "sagemaker.service:SageMakerService", ("sagemaker",)),
+    ServiceSpec("codepipeline", "codepipeline.service:CodePipelineService", ("codepipeline",)),
+    ServiceSpec("cloudformation", "cloudformation.service:CloudFormationService", ("cloudformation",),
+                ("cloudformation",), lazy=True),
+    ServiceSpec("stepfunctions", "stepfunctions.service:StepFunctionsService", ("states",),
+                ("stepfunctions",), lazy=True),
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A REST path a service answers: `method` and `pattern` (named groups become path_params) give `action`."""
+
+    method: str
+    pattern: re.Pattern[str]
+    action: str
+    signed: bool = True   # False: called without AWS's signature (git over HTTP, a custom resource's answer)
+
+
+def routes(urls: ModuleType | None) -> list[Route]:
+    """The routes a service's urls.py declares in `url_paths` ({pattern: {method: action}}) and `unsigned_paths`."""
+    found: list[Route] = []
+    for attribute, signed in (("url_paths", True), ("unsigned_paths", False)):
+        for pattern, methods in (getattr(urls, attribute, None) or {}).items():
+            for method, action in methods.items():
+                found.append(Route(method, re.compile(pattern), action, signed))
+    return found
+
+
+class Patches:
+    """Replacements of moto's attributes (or settings) that one service installs, undone in reverse order."""
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+
+    def replace(self, owner: Any, name: str, replacement: Any) -> Any:
+        """Put `replacement` at owner.name; returns what was there (the function itself, not a bound method)."""
+        original = owner.__dict__[name] if isinstance(owner, type) and name in owner.__dict__ else getattr(owner, name)
+        self._undo.append(lambda: setattr(owner, name, original))
+        setattr(owner, name, replacement)
+        return original
+
+    def replace_item(self, mapping: dict[str, Any], key: str, value: Any) -> None:
+        had, original = key in mapping, mapping.get(key)
+        self._undo.append(lambda: mapping.__setitem__(key, original) if had else mapping.pop(key, None))
+        mapping[key] = value
+
+    def undo(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+class Service:
+    """One service of the local cloud: its state and engine, what it patches in moto, its protocol and routes."""
+
+    name: ClassVar[str] = ""
+    responses_class: ClassVar[type[BaseResponses] | None] = None
+    urls: ClassVar[ModuleType | None] = None
+
+    def __init__(self, cloud: "LocalCloud", spec: ServiceSpec):
+        self.cloud = cloud
+        self.spec = spec
+        self.patches = Patches()
+        self.responses = self.responses_class(self) if self.responses_class else None
+        self.routes = routes(self.urls)
+
+    def settings(self, key: str, default: Any = None) -> Any:
+        """A setting of the cloud (`cloud.settings[key]`), or its default."""
+        return self.cloud.settings.get(key, default)
+
+    def start(self) -> None:
+        """Patch moto, start background work; called once, before the service answers a call."""
+
+    def stop(self) -> None:
+        """Stop what `start` began and undo the patches; the cloud calls it once, in reverse start order."""
+        self.patches.undo()
+
+
+def load(spec: ServiceSpec) -> type[Service]:
+    module_name, _, class_name = spec.service_class.partition(":")
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    service_class: type[Service] = getattr(module, class_name)
+    return service_class
+

@@ -1,0 +1,134 @@
+"""EventBridge: service state-change events reach Lambda targets through rules; scheduled rules fire."""
+
+import json
+import time
+
+import pytest
+from testkit.waiting import wait_for
+
+RECORDER = '''
+import json, uuid
+import boto3
+
+s3 = boto3.client("s3")
+
+def lambda_handler(event, context):
+    s3.put_object(Bucket="event-records", Key=f"events/{uuid.uuid4()}.json", Body=json.dumps(event))
+'''
+
+
+@pytest.fixture
+def cloud_settings():
+    # rate(1 minute) fires every 0.1 s.
+    return {"schedule_speedup": 600}
+
+
+@pytest.fixture
+def recorded(clients, make_function):
+    """A Lambda that stores every event it gets; returns (function ARN, records()) ."""
+    s3 = clients("s3")
+    s3.create_bucket(Bucket="event-records")
+    arn = make_function("recorder", RECORDER, Timeout=10)
+
+    def records():
+        keys = [item["Key"] for item in s3.list_objects_v2(Bucket="event-records", Prefix="events/").get("Contents", [])]
+        return [json.loads(s3.get_object(Bucket="event-records", Key=key)["Body"].read()) for key in keys]
+    return arn, records
+
+
+def test_a_glue_state_change_reaches_the_lambda_target_of_a_matching_rule(clients, recorded):
+    arn, records = recorded
+    s3, glue, events = clients("s3"), clients("glue"), clients("events")
+    s3.put_object(Bucket="event-records", Key="scripts/fail.py", Body="raise SystemExit('no input given')\n")
+    glue.create_job(Name="etl", Role="arn:aws:iam::123456789012:role/glue",
+                    Command={"Name": "pythonshell", "ScriptLocation": "s3://event-records/scripts/fail.py"})
+    events.put_rule(Name="etl-failed", EventPattern=json.dumps({
+        "source": ["aws.glue"], "detail-type": ["Glue Job State Change"],
+        "detail": {"jobName": ["etl"], "state": ["FAILED", "TIMEOUT"]}}))
+    events.put_targets(Rule="etl-failed", Targets=[{"Id": "recorder", "Arn": arn}])
+    events.put_rule(Name="other-job", EventPattern=json.dumps({
+        "source": ["aws.glue"], "detail": {"jobName": ["another"]}}))
+    events.put_targets(Rule="other-job", Targets=[{"Id": "recorder", "Arn": arn}])
+    events.put_rule(Name="disabled", State="DISABLED", EventPattern=json.dumps({"source": ["aws.glue"]}))
+    events.put_targets(Rule="disabled", Targets=[{"Id": "recorder", "Arn": arn}])
+
+    run_id = glue.start_job_run(JobName="etl")["JobRunId"]
+    [event] = wait_for(records, what="the Glue event at the Lambda target")
+    assert event["source"] == "aws.glue"
+    assert event["detail-type"] == "Glue Job State Change"
+    assert event["account"] == "123456789012"
+    assert event["region"] == "us-east-1"
+    assert event["time"].endswith("Z")
+    assert event["detail"] == {"jobName": "etl", "severity": "ERROR", "state": "FAILED", "jobRunId": run_id,
+                               "message": "no input given"}
+    assert glue.get_job_run(JobName="etl", RunId=run_id)["JobRun"]["ErrorMessage"] == "no input given"
+
+
+def test_put_events_applies_the_targets_input_transformer(clients, recorded):
+    arn, records = recorded
+    events = clients("events")
+    events.put_rule(Name="transformed", EventPattern=json.dumps({"source": ["workshop.test"]}))
+    events.put_targets(Rule="transformed", Targets=[{"Id": "recorder", "Arn": arn, "InputTransformer": {
+        "InputPathsMap": {"state": "$.detail.state", "kind": "$.detail-type"},
+        "InputTemplate": '{"state": "<state>", "kind": "<kind>", "fixed": 1}'}}])
+    events.put_events(Entries=[{"Source": "workshop.test", "DetailType": "Test Event",
+                                "Detail": json.dumps({"state": "DONE"})}])
+    [event] = wait_for(records, what="the transformed event")
+    assert event == {"state": "DONE", "kind": "Test Event", "fixed": 1}
+
+
+def test_a_matching_event_starts_a_state_machine_target(clients):
+    events, sfn = clients("events"), clients("stepfunctions")
+    machine = sfn.create_state_machine(name="on-event", roleArn="arn:aws:iam::123456789012:role/sfn", definition=json.dumps(
+        {"StartAt": "Take", "States": {"Take": {"Type": "Pass", "InputPath": "$.detail", "End": True}}}))
+    events.put_rule(Name="to-sfn", EventPattern=json.dumps({"source": ["workshop.test"]}))
+    events.put_targets(Rule="to-sfn", Targets=[{"Id": "sfn", "Arn": machine["stateMachineArn"],
+                                                "RoleArn": "arn:aws:iam::123456789012:role/events"}])
+    events.put_events(Entries=[{"Source": "workshop.test", "DetailType": "Test", "Detail": '{"k": 1}'}])
+
+    def succeeded():
+        runs = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+        return runs and runs[0]["status"] == "SUCCEEDED" and runs[0]
+    run = wait_for(succeeded, what="the state machine execution")
+    assert json.loads(sfn.describe_execution(executionArn=run["executionArn"])["output"]) == {"k": 1}
+
+
+def test_an_enabled_scheduled_rule_fires_its_targets(clients):
+    events, sqs = clients("events"), clients("sqs")
+    queue = sqs.create_queue(QueueName="ticks")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule_arn = events.put_rule(Name="every-minute", ScheduleExpression="rate(1 minute)")["RuleArn"]
+    events.put_targets(Rule="every-minute", Targets=[{"Id": "ticks", "Arn": queue_arn}])
+    received = []
+
+    def two_ticks():
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        received.extend(json.loads(m["Body"]) for m in messages)
+        return len(received) >= 2
+    wait_for(two_ticks, timeout=10, what="two scheduled events")
+    assert {e["detail-type"] for e in received} == {"Scheduled Event"}
+    assert {e["source"] for e in received} == {"aws.events"}
+    assert received[0]["resources"] == [rule_arn]
+
+    events.disable_rule(Name="every-minute")
+    time.sleep(0.2)  # a firing that began before the rule was disabled
+    sqs.purge_queue(QueueUrl=queue)
+    time.sleep(0.5)
+    assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == [], "a disabled rule fired"
+
+
+def test_cron_schedules_find_their_next_time():
+    from datetime import datetime
+
+    from mlops_workshop.localcloud.events.schedules import ScheduleError, parse_schedule
+    at = datetime(2024, 1, 31, 10, 30)  # a Wednesday
+    assert parse_schedule("cron(0 12 * * ? *)").next_after(at) == datetime(2024, 1, 31, 12, 0)
+    assert parse_schedule("cron(15 10 ? * MON-FRI *)").next_after(at) == datetime(2024, 2, 1, 10, 15)
+    assert parse_schedule("cron(0/20 * * * ? *)").next_after(at) == datetime(2024, 1, 31, 10, 40)
+    assert parse_schedule("cron(0 0 L * ? *)").next_after(at) == datetime(2024, 2, 29, 0, 0)
+    assert parse_schedule("cron(0 8 1 JAN ? 2025)").next_after(at) == datetime(2025, 1, 1, 8, 0)
+    assert parse_schedule("rate(5 minutes)").next_after(at) == datetime(2024, 1, 31, 10, 35)
+    with pytest.raises(ScheduleError):
+        parse_schedule("cron(0 12 * * ?)")
+    with pytest.raises(ScheduleError):
+        parse_schedule("every day")
