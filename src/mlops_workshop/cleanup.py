@@ -5,7 +5,7 @@ then the pipeline stack itself (its Lambdas, builds, pipeline, and the model gro
 then, unless --keep-data, the two buckets (every object version), the image repository and the code repository.
 What is already gone is skipped, so running it again is safe.
 
-    mlops-workshop cleanup                 the local cloud of the demo's state folder (default .state)
+    mlops-workshop cleanup                 the local cloud of the demo's state folder (default .state at the repository root)
     mlops-workshop cleanup --aws           the AWS account and region of your credentials (asks first)
 """
 
@@ -34,16 +34,16 @@ def stacks_to_delete(names: WorkshopNames) -> list[str]:
 
 def delete_stack(cfn: Any, name: str, timeout: float = 900) -> str:
     """Delete one stack and wait; returns "deleted" or "absent", raises PipelineError when AWS cannot delete it."""
-    stack = pipeline.stack_status(cfn, name)
+    stack = pipeline.stack.stack_status(cfn, name)
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
         return "absent"
     if stack["StackStatus"].endswith("_IN_PROGRESS"):
-        stack = pipeline.wait_stack(cfn, name, timeout)
+        stack = pipeline.stack.wait_stack(cfn, name, timeout)
     cfn.delete_stack(StackName=name)
-    stack = pipeline.wait_stack(cfn, name, timeout)
+    stack = pipeline.stack.wait_stack(cfn, name, timeout)
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
         return "deleted"
-    raise pipeline.PipelineError(f"stack {name} is {stack['StackStatus']}: {pipeline.stack_failures(cfn, name)}; "
+    raise pipeline.PipelineError(f"stack {name} is {stack['StackStatus']}: {pipeline.stack.stack_failures(cfn, name)}; "
                                  f"fix or retain what blocks it, then run cleanup again")
 
 
@@ -108,8 +108,7 @@ def cleanup(session: Any, names: WorkshopNames, keep_data: bool = False, timeout
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .demo import DEFAULT_STATE_DIR, CloudSession, cloud_dir
-    from .repository_validation import account_session, names_for_session
+    from .target import DEFAULT_STATE_DIR, account_session, cloud_dir, names_for_session, running_cloud
 
     parser = argparse.ArgumentParser(prog="mlops-workshop cleanup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,12 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             session = account_session(args.region)
             names = names_for_session(session)
         else:
-            state = lifecycle.read_state(cloud_dir(args.state_dir))
-            if not state or not lifecycle.status(cloud_dir(args.state_dir))["running"]:
+            session = running_cloud(args.state_dir)
+            if session is None:
                 print(f"no local cloud runs on {cloud_dir(args.state_dir)}: nothing to clean up there (its state "
                       f"folder holds everything; delete {args.state_dir} to remove it too)")
                 return 0
-            session = CloudSession(state["endpoint"])
             names = names_for_session(session)
     except (ClientError, BotoCoreError) as error:
         print(f"error: cannot reach the account: {error}; check your credentials (aws sts get-caller-identity)",

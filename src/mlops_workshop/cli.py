@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import main as demo_main
         return demo_main(rest)
     if args.command == "approve":
-        from .demo import approve_main
+        from .approve import main as approve_main
         return approve_main(rest)
     if args.command == "cleanup":
         from .cleanup import main as cleanup_main

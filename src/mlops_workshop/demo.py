@@ -7,8 +7,8 @@ endpoints answering.
     mlops-workshop demo --foundation         # the pipeline's parts without the pipeline (ETL, train, serve)
 
 Run again, it keeps what exists (repositories, stack: updated when the template changed) and runs a new
-execution. The local cloud keeps its state in memory, so it keeps running after the demo: the endpoints go on
-answering until `mlops-workshop localcloud stop`.
+execution. The local cloud keeps running after the demo: the endpoints go on answering until
+`mlops-workshop localcloud stop`.
 """
 
 from __future__ import annotations
@@ -20,60 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from . import pipeline
 from .config import WorkshopNames
 from .localcloud import lifecycle
-from .localcloud.clients import DUMMY_CREDENTIALS
 from .localcloud.server import DEFAULT_PORT
-from .pipeline import PipelineError, PipelineRun, Progress
-from .repository_validation import (account_session, create_repositories, names_for_session, print_report,
-                                    validate_repositories)
-
-DEFAULT_STATE_DIR = Path(".state")
-IMAGE_MODES = ("process", "engine", "auto")
-
-
-class CloudSession(boto3.session.Session):
-    """A boto3 session whose clients talk to one endpoint (the local cloud) with its dummy credentials."""
-
-    def __init__(self, endpoint_url: str, region: str = WorkshopNames.region):
-        super().__init__(aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], region_name=region)
-        self.endpoint_url = endpoint_url
-
-    def client(self, service_name: str, **kwargs: Any) -> Any:  # type: ignore[override]
-        kwargs.setdefault("endpoint_url", self.endpoint_url)
-        kwargs.setdefault("config", Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=300))
-        return super().client(service_name, **kwargs)
-
-
-def cloud_dir(state_dir: Path) -> Path:
-    return Path(state_dir) / "localcloud"
-
-
-def cloud_settings(images: str = "process") -> dict[str, Any]:
-    """What the demo asks of the local cloud: how images run (processes, or a container engine)."""
-    return {"images": images}
-
-
-def ensure_cloud(state_dir: Path, port: int = DEFAULT_PORT, images: str = "process",
-                 progress: Progress = print) -> dict[str, Any]:
-    """Start the local cloud on the state folder as a background process, or reuse the one running there."""
-    folder = cloud_dir(state_dir)
-    current = lifecycle.status(folder)
-    if current["running"]:
-        progress(f"local cloud: reusing {current['endpoint']} (pid {current['pid']}), state in {folder}")
-        return current
-    started = time.monotonic()
-    state = lifecycle.start(folder, port=port, settings=cloud_settings(images))
-    progress(f"local cloud: started {state['endpoint']} (pid {state['pid']}) in {time.monotonic() - started:.1f} s, "
-             f"state in {folder}, images run as {images}")
-    return state
-
+from .pipeline import PipelineError, Progress
+from .pipeline.execution import PipelineRun
+from .repository_validation import create_repositories, print_report, validate_repositories
+from .target import (DEFAULT_STATE_DIR, IMAGE_MODES, CloudSession, cloud_dir, ensure_cloud, names_for_session,
+                     state_dir_option)
 
 @dataclass
 class DemoResult:
@@ -101,10 +56,10 @@ def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *,
     start a second execution for the same change.
     Raises PipelineError when something before the execution fails; a failed execution is returned (run.status)."""
     names = names or names_for_session(session)
-    codecommit = pipeline.check_source_provider(source_provider) == "CodeCommit"
+    codecommit = pipeline.stack.check_source_provider(source_provider) == "CodeCommit"
     steps: dict[str, float] = {}
     cp = session.client("codepipeline")
-    first = pipeline.stack_status(session.client("cloudformation"), names.pipeline_stack_name) is None
+    first = pipeline.stack.stack_status(session.client("cloudformation"), names.pipeline_stack_name) is None
     number = iter(range(1, 6))
 
     def heading(text: str) -> None:
@@ -117,10 +72,10 @@ def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *,
         began = time.monotonic()
         heading("code and data")
         if codecommit:
-            pipeline.push_sources(session, names, Path(work_dir), sources, progress=progress)
+            pipeline.sources.push_sources(session, names, Path(work_dir), sources, progress=progress)
         else:
-            pipeline.upload_sources(session, names, Path(work_dir), sources, progress=progress)
-        pipeline.upload_dataset_step(session, names, data_source, progress=progress)
+            pipeline.sources.upload_sources(session, names, Path(work_dir), sources, progress=progress)
+        pipeline.stack.upload_dataset_step(session, names, data_source, progress=progress)
         timed("code and data", began)
 
     began = time.monotonic()
@@ -138,15 +93,15 @@ def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *,
 
     began = time.monotonic()
     heading(f"Lambda packages and the pipeline stack {names.pipeline_stack_name} (cloudformation/mlops-pipeline.yml)")
-    pipeline.upload_packages(session, names, progress=progress)
-    known = set(pipeline.execution_ids(cp, names.pipeline_stack_name))
-    operation, stack = pipeline.deploy_stack(session, names, rmse_threshold, progress=progress,
+    pipeline.stack.upload_packages(session, names, progress=progress)
+    known = set(pipeline.execution.execution_ids(cp, names.pipeline_stack_name))
+    operation, stack = pipeline.stack.deploy_stack(session, names, rmse_threshold, progress=progress,
                                              source_provider=source_provider)
     threshold = next((float(p["ParameterValue"]) for p in stack.get("Parameters", [])
                       if p["ParameterKey"] == "RmseThreshold"), None)
     progress(f"  stack {operation}: {stack['StackStatus']} in {time.monotonic() - began:.1f} s"
              + (f"; RMSE threshold {threshold:g}" if threshold is not None else ""))
-    pipeline.set_monitors(session, names, enabled=not manual_approvals)
+    pipeline.execution.set_monitors(session, names, enabled=not manual_approvals)
     progress("  approvals: " + ("by a person (the monitors' EventBridge rules are disabled)" if manual_approvals
                                 else "by the monitors (EventBridge rules → EtlJobMonitor, TrainingJobMonitor)"))
     timed("stack", began)
@@ -154,7 +109,7 @@ def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *,
         code_and_data()
 
     heading("pipeline execution")
-    execution_id, trigger = pipeline.new_execution(cp, names.pipeline_stack_name, known,
+    execution_id, trigger = pipeline.execution.new_execution(cp, names.pipeline_stack_name, known,
                                                    wait=5.0 if operation == "created" else 0.0)
     progress(f"  {execution_id} (started by {trigger})")
 
@@ -164,19 +119,19 @@ def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *,
                      f"(or --reject --reason '...')")
 
     began = time.monotonic()
-    run = pipeline.follow(cp, names.pipeline_stack_name, execution_id, timeout=timeout, progress=progress,
+    run = pipeline.execution.follow(cp, names.pipeline_stack_name, execution_id, timeout=timeout, progress=progress,
                           on_approval=on_approval)
     timed("pipeline", began)
 
     result = DemoResult(run, operation, steps, threshold=threshold)
     heading("results")
-    report = pipeline.evaluation_report(session, names, execution_id)
+    report = pipeline.results.evaluation_report(session, names, execution_id)
     if report:
         result.rmse = float(report["metrics"]["rmse"])
         result.report_uri = f"s3://{names.artifact_bucket}/{execution_id}/evaluation/evaluation.json"
-    result.package = pipeline.model_package(session, names, execution_id)
-    for stage, endpoint in pipeline.endpoint_names(names).items():
-        result.endpoints[stage] = (endpoint, pipeline.endpoint_answer(session, endpoint))
+    result.package = pipeline.results.model_package(session, names, execution_id)
+    for stage, endpoint in pipeline.results.endpoint_names(names).items():
+        result.endpoints[stage] = (endpoint, pipeline.results.endpoint_answer(session, endpoint))
     return result
 
 
@@ -199,7 +154,7 @@ class _Writer:
 
 def print_summary(result: DemoResult, names: WorkshopNames, progress: Progress = print) -> None:
     run = result.run
-    progress(f"\nSummary of execution {run.execution_id}: {run.status} in {pipeline._clock(run.seconds)}")
+    progress(f"\nSummary of execution {run.execution_id}: {run.status} in {pipeline.execution.clock(run.seconds)}")
     progress(f"  {'stage':<14} {'outcome':<11} {'time':>7}")
     for stage in run.stages.values():
         seconds = f"{stage.seconds:6.1f}s" if stage.seconds is not None else "      -"
@@ -218,7 +173,7 @@ def print_summary(result: DemoResult, names: WorkshopNames, progress: Progress =
         progress("  model package: none registered in this execution")
     for stage, (endpoint, answer) in result.endpoints.items():
         if isinstance(answer, float):
-            progress(f"  {stage} endpoint {endpoint}: {answer:.2f} rings for {pipeline.SAMPLE_ROW}")
+            progress(f"  {stage} endpoint {endpoint}: {answer:.2f} rings for {pipeline.results.SAMPLE_ROW}")
         else:
             progress(f"  {stage} endpoint {endpoint}: {answer}")
 
@@ -229,10 +184,8 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.images != "process" and lifecycle.status(folder)["running"]:
         print(f"note: the local cloud on {folder} runs already, with the images setting it started with; "
               f"stop it first for --images {args.images}")
-    stop_hint = "mlops-workshop localcloud stop" + (
-        "" if folder == (Path.cwd() / ".state" / "localcloud").resolve() else f" --state-dir {folder}")
-    approve_hint = "mlops-workshop approve" + ("" if state_dir == (Path.cwd() / ".state").resolve()
-                                               else f" --state-dir {state_dir}")
+    stop_hint = "mlops-workshop localcloud stop" + ("" if folder == cloud_dir() else f" --state-dir {folder}")
+    approve_hint = "mlops-workshop approve" + state_dir_option(state_dir)
     started = time.monotonic()
     try:
         state = ensure_cloud(state_dir, args.port, args.images)
@@ -245,7 +198,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         result = run_pipeline(session, state_dir / "demo", names, manual_approvals=args.manual_approvals,
                               rmse_threshold=args.rmse_threshold, data_source=args.data, timeout=args.timeout,
-                              approve_hint=approve_hint, source_provider=pipeline.SOURCE_OPTIONS[args.source])
+                              approve_hint=approve_hint, source_provider=pipeline.stack.SOURCE_OPTIONS[args.source])
         print_summary(result, names)
         failed = result.run.failed_stage
         if not result.run.succeeded:
@@ -253,7 +206,7 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"\nFAILED: execution {result.run.execution_id} {result.run.status} at {where}", file=sys.stderr)
             code = 1
         else:
-            print(f"\nDone in {pipeline._clock(time.monotonic() - started)} from the start of this command.")
+            print(f"\nDone in {pipeline.execution.clock(time.monotonic() - started)} from the start of this command.")
     except PipelineError as error:
         print(f"\nFAILED: {error}", file=sys.stderr)
         code = 1
@@ -300,58 +253,11 @@ def run_foundation(state_dir: Path) -> int:
     return 0
 
 
-def approve_main(argv: list[str] | None = None) -> int:
-    """`mlops-workshop approve`: answer an approval that waits (the demo's --manual-approvals)."""
-    parser = argparse.ArgumentParser(prog="mlops-workshop approve", description=approve_main.__doc__)
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the demo's state folder")
-    parser.add_argument("--stage", choices=sorted(pipeline.APPROVALS),
-                        help="the approval to answer (default: the one that waits)")
-    parser.add_argument("--reject", action="store_true", help="reject instead of approving")
-    parser.add_argument("--reason", default="", help="the summary recorded with the answer")
-    parser.add_argument("--aws", action="store_true", help="the pipeline in the AWS account of your credentials")
-    parser.add_argument("--region", help="with --aws: the region (default: your configuration's, else us-east-1)")
-    args = parser.parse_args(argv)
-    if args.aws:
-        session = account_session(args.region)
-        try:
-            names = names_for_session(session)
-        except (ClientError, BotoCoreError) as error:
-            print(f"error: cannot reach the account: {error}; check your credentials (aws sts get-caller-identity)",
-                  file=sys.stderr)
-            return 2
-    else:
-        state = lifecycle.read_state(cloud_dir(args.state_dir))
-        if not state or not lifecycle.status(cloud_dir(args.state_dir))["running"]:
-            print(f"error: no local cloud runs on {cloud_dir(args.state_dir)}; run `mlops-workshop demo` first",
-                  file=sys.stderr)
-            return 2
-        session = CloudSession(state["endpoint"])
-        names = names_for_session(session)
-    cp = session.client("codepipeline")
-    try:
-        waiting = pipeline.waiting_approvals(cp, names.pipeline_stack_name)
-    except Exception as error:  # noqa: BLE001 - no pipeline yet
-        print(f"error: cannot read pipeline {names.pipeline_stack_name}: {error}", file=sys.stderr)
-        return 2
-    stage = args.stage or (waiting[0][0] if len(waiting) == 1 else None)
-    if stage is None:
-        found = ", ".join(w[0] for w in waiting) or "none"
-        print(f"error: name the approval with --stage (waiting now: {found})", file=sys.stderr)
-        return 2
-    try:
-        done = pipeline.answer_approval(session, names, stage, not args.reject, args.reason)
-    except PipelineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"{'Rejected' if args.reject else 'Approved'} {stage}: {done}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlops-workshop demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                        help="where the local cloud keeps everything (default .state)")
+                        help="where the local cloud keeps everything (default .state at the repository's root)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"the local cloud's port when it starts (default {DEFAULT_PORT})")
     parser.add_argument("--images", choices=IMAGE_MODES, default="process",
@@ -362,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rmse-threshold", type=float,
                         help="the system test's threshold (stack parameter RmseThreshold; default: keep it)")
     parser.add_argument("--data", type=Path, help="a raw abalone CSV to use instead of the bundled data set")
-    parser.add_argument("--source", choices=sorted(pipeline.SOURCE_OPTIONS), default="codecommit",
+    parser.add_argument("--source", choices=sorted(pipeline.stack.SOURCE_OPTIONS), default="codecommit",
                         help="where the pipeline reads the code: codecommit branches (default), or s3 zips in the "
                              "data bucket (the stack's SourceProvider S3, for accounts without CodeCommit)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the execution")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from . import REPO_ROOT
 from .config import WorkshopNames
 from .data import RAW_FILENAME, write_raw_csv
 from .modelserver import ModelServer
+from .target import child_env
 
 CONTAINER = REPO_ROOT / "container"
 ETL_SCRIPT = REPO_ROOT / "etl" / "preprocess.py"
@@ -56,22 +56,6 @@ def hyperparameters() -> dict[str, str]:
     """The pipeline's hyperparameters, from container/trainingjob.json."""
     job = json.loads((CONTAINER / "trainingjob.json").read_text())
     return {k: str(v) for k, v in job.get("HyperParameters", {}).items()}
-
-
-def child_env(endpoint_url: str | None, region: str, credentials: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of the ETL, train and serve processes: this one's, with the cloud they are to talk to.
-
-    endpoint_url: the local cloud (dummy credentials); None for AWS with `credentials` (or the user's own)."""
-    env = {k: v for k, v in os.environ.items() if not (endpoint_url and k.startswith("AWS_"))}
-    env.pop("AWS_ENDPOINT_URL", None)
-    # The container's entrypoints run with `python3` from PATH: this environment's, which has TensorFlow.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    if endpoint_url:
-        env.update({"AWS_ENDPOINT_URL": endpoint_url, "AWS_ACCESS_KEY_ID": "localcloud",
-                    "AWS_SECRET_ACCESS_KEY": "localcloud"})
-    env.update(credentials or {})
-    env["AWS_DEFAULT_REGION"] = region
-    return env
 
 
 def run_etl(env: dict[str, str], names: WorkshopNames, prefix: str, log_path: Path, seed: int = 42) -> dict[str, str]:

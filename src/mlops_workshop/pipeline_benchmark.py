@@ -20,7 +20,7 @@ from typing import Any
 from . import demo, pipeline
 from .localcloud import lifecycle
 from .modelserver import free_port
-from .repository_validation import names_for_session
+from .target import IMAGE_MODES, CloudSession, cloud_dir, cloud_settings, names_for_session
 
 TARGET_SECONDS = {"process": 180.0, "engine": 300.0, "auto": 300.0}
 
@@ -28,17 +28,17 @@ TARGET_SECONDS = {"process": 180.0, "engine": 300.0, "auto": 300.0}
 def measure(state_dir: Path, images: str = "process", progress=print) -> dict[str, Any]:
     """Run everything once from `state_dir` (empty); returns the times in seconds and the outcome."""
     began = time.monotonic()
-    state = lifecycle.start(demo.cloud_dir(state_dir), port=free_port(), settings=demo.cloud_settings(images))
+    state = lifecycle.start(cloud_dir(state_dir), port=free_port(), settings=cloud_settings(images))
     try:
         cloud_ready = time.monotonic() - began
-        session = demo.CloudSession(state["endpoint"])
+        session = CloudSession(state["endpoint"])
         names = names_for_session(session)
         result = demo.run_pipeline(session, state_dir / "demo", names, progress=progress)
-        prd = pipeline.endpoint_names(names)["Prd"]
-        answer = pipeline.endpoint_answer(session, prd)
+        prd = pipeline.results.endpoint_names(names)["Prd"]
+        answer = pipeline.results.endpoint_answer(session, prd)
         total = time.monotonic() - began
     finally:
-        lifecycle.stop(demo.cloud_dir(state_dir))
+        lifecycle.stop(cloud_dir(state_dir))
     return {
         "images": images,
         "status": result.run.status,
@@ -80,7 +80,7 @@ def report(figures: dict[str, Any], file=None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlops-workshop benchmark pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", choices=demo.IMAGE_MODES, default="process")
+    parser.add_argument("--images", choices=IMAGE_MODES, default="process")
     parser.add_argument("--state-dir", type=Path, help="an empty folder to use (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the state folder (logs) afterwards")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import boto3
 from botocore.exceptions import ClientError
@@ -348,19 +348,6 @@ def print_report(checks: list[Check], file=None) -> bool:
     return not failed
 
 
-def account_session(region: str | None = None) -> boto3.session.Session:
-    """A session on the account of the user's credentials, in `region`, else the configured one, else us-east-1."""
-    session = boto3.session.Session(region_name=region)
-    return session if session.region_name else boto3.session.Session(region_name=WorkshopNames.region)
-
-
-def names_for_session(session, base: WorkshopNames | None = None) -> WorkshopNames:
-    """The workshop's names for the session's account and region."""
-    base = base or WorkshopNames()
-    account = session.client("sts").get_caller_identity()["Account"]
-    return replace(base, account=account, region=session.region_name or base.region)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check the workshop's S3 buckets, CodeCommit and ECR repositories.")
     parser.add_argument("--create", action="store_true", help="create what is missing (and apply the settings) first")
@@ -369,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         "--no-codecommit", action="store_true", help="skip CodeCommit (the pipeline uses its S3 source)"
     )
     args = parser.parse_args(argv)
+    from .target import account_session, names_for_session
+
     session = account_session(args.region)
     names = names_for_session(session)
     if args.create:

@@ -18,15 +18,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from . import REPO_ROOT, foundation
+from . import REPO_ROOT, foundation, target
 from .config import WorkshopNames
+from .localcloud.server import DEFAULT_PORT
 from .modelserver import ModelServer
-from .pipeline import SOURCE_OPTIONS, Progress
-from .repository_validation import account_session, names_for_session
+from .pipeline import Progress
+from .pipeline.stack import SOURCE_OPTIONS, TEMPLATE
+from .target import DEFAULT_STATE_DIR, TARGETS, CloudSession, account_session, ensure_cloud, names_for_session
 
-TARGETS = ("local", "aws")
-DEFAULT_STATE_DIR = REPO_ROOT / ".state"
-TEMPLATE = REPO_ROOT / "cloudformation" / "mlops-pipeline.yml"
 WORKSHOP_PREFIX = "workshop"
 LOCAL_RUN_TIMEOUT, AWS_RUN_TIMEOUT = 1800.0, 5400.0
 
@@ -58,12 +57,12 @@ class Workshop:
     def child_env(self) -> dict[str, str]:
         """The environment for processes that talk to this target as this session does."""
         if self.endpoint_url:
-            return foundation.child_env(self.endpoint_url, self.names.region)
+            return target.child_env(self.endpoint_url, self.names.region)
         frozen = self.session.get_credentials().get_frozen_credentials()
         credentials = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
         if frozen.token:
             credentials["AWS_SESSION_TOKEN"] = frozen.token
-        return foundation.child_env(None, self.names.region, credentials)
+        return target.child_env(None, self.names.region, credentials)
 
     def __str__(self) -> str:
         where = f"the local cloud at {self.endpoint_url}" if self.endpoint_url else f"AWS account {self.names.account}"
@@ -95,9 +94,6 @@ def connect(target: str | None = None, state_dir: str | os.PathLike | None = Non
     """The target's session: `local` starts the local cloud on state_dir (or reuses the one running there),
     `aws` uses your credentials and checks them first. `source`: where the pipeline reads its code
     (codecommit, or s3 for accounts without CodeCommit)."""
-    from .demo import CloudSession, ensure_cloud
-    from .localcloud.server import DEFAULT_PORT
-
     chosen = choose_target(target)
     code = choose_source(source)
     folder = Path(state_dir).resolve() if state_dir else DEFAULT_STATE_DIR
@@ -135,11 +131,11 @@ def create_repositories(ws: Workshop, progress: Progress = print) -> dict[str, s
 
 def push_code(ws: Workshop, progress: Progress = print) -> dict[str, tuple[str, bool]]:
     """The three source folders where the pipeline reads them: CodeCommit branches, or zips in the data bucket."""
-    from . import pipeline
+    from .pipeline import sources
 
     if ws.codecommit:
-        return pipeline.push_sources(ws.session, ws.names, ws.work_dir("sources"), progress=progress)
-    return pipeline.upload_sources(ws.session, ws.names, ws.work_dir("sources"), progress=progress)
+        return sources.push_sources(ws.session, ws.names, ws.work_dir("sources"), progress=progress)
+    return sources.upload_sources(ws.session, ws.names, ws.work_dir("sources"), progress=progress)
 
 
 def run_etl(ws: Workshop, prefix: str = WORKSHOP_PREFIX, seed: int = 42, progress: Progress = print) -> dict[str, str]:
@@ -230,7 +226,8 @@ def test_predictions(ws: Workshop, url: str, prefix: str = WORKSHOP_PREFIX) -> t
 def endpoint_predictions(ws: Workshop, endpoint: str, test_uri: str, batch: int = 500
                          ) -> tuple[list[float], list[float]]:
     """The labels of a test CSV in S3, and a SageMaker endpoint's predictions for its rows (InvokeEndpoint)."""
-    from .pipeline import PipelineError, endpoint_predictions as predict
+    from .pipeline import PipelineError
+    from .pipeline.results import endpoint_predictions as predict
 
     labels, lines = foundation.labelled_rows(ws.session.client("s3"), *_split_s3(test_uri))
     try:
@@ -354,7 +351,7 @@ def run_pipeline(ws: Workshop, manual_approvals: bool = False, rmse_threshold: f
                      source_provider=ws.source,
                      approve_hint=".venv/bin/mlops-workshop approve" + (
                          f" --aws --region {ws.names.region}" if ws.target == "aws"
-                         else "" if ws.state_dir == DEFAULT_STATE_DIR else f" --state-dir {ws.state_dir}"))
+                         else target.state_dir_option(ws.state_dir)))
     except (PipelineError, DataValidationError, FileNotFoundError) as error:
         raise WorkshopError(str(error)) from None
     print_summary(result, ws.names, progress)
@@ -370,8 +367,8 @@ def cleanup(ws: Workshop, keep_data: bool = False, stop_local_cloud: bool = True
     """Delete what the workshop made on the target (mlops_workshop.cleanup); in an AWS account only with
     confirm=True. Stops the local cloud afterwards unless told not to."""
     from . import cleanup as cleaning
-    from .demo import cloud_dir
     from .localcloud import lifecycle
+    from .target import cloud_dir
 
     if ws.target == "aws" and not confirm:
         raise WorkshopError(f"this deletes the workshop's stacks{'' if keep_data else ', buckets and repositories'} "

@@ -1,11 +1,11 @@
-"""The demo's git push of the code trees (pipeline.push_folder), against a local bare repository."""
+"""The demo's git push of the code trees (pipeline.sources.push_folder), against a local bare repository."""
 
 import shutil
 import subprocess
 
 import pytest
 
-from mlops_workshop import demo, pipeline
+from mlops_workshop import approve, pipeline, target
 from mlops_workshop.config import WorkshopNames
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -32,17 +32,17 @@ def test_a_folder_becomes_the_branch_and_an_unchanged_folder_pushes_nothing(tmp_
     (folder / "__pycache__" / "preprocess.cpython-311.pyc").write_bytes(b"\0")
     work = tmp_path / "work.git"
 
-    commit, pushed = pipeline.push_folder(str(remote), "etl", folder, work, "etl/ from the workshop")
+    commit, pushed = pipeline.sources.push_folder(str(remote), "etl", folder, work, "etl/ from the workshop")
     assert pushed
     assert git(remote, "rev-parse", "refs/heads/etl").strip() == commit
     listing = git(remote, "ls-tree", "-r", "etl").splitlines()
     assert sorted(line.split("\t")[1] for line in listing) == ["job.json", "preprocess.py", "run.sh"]
     assert any(line.startswith("100755") and line.endswith("run.sh") for line in listing)
 
-    assert pipeline.push_folder(str(remote), "etl", folder, work, "again") == (commit, False)
+    assert pipeline.sources.push_folder(str(remote), "etl", folder, work, "again") == (commit, False)
 
     (folder / "preprocess.py").write_text("print('etl, better')\n")
-    second, pushed = pipeline.push_folder(str(remote), "etl", folder, work, "changed")
+    second, pushed = pipeline.sources.push_folder(str(remote), "etl", folder, work, "changed")
     assert pushed and second != commit
     assert git(remote, "rev-parse", f"{second}^").strip() == commit  # history: the new commit sits on the old one
 
@@ -52,25 +52,25 @@ def test_a_branch_deleted_on_the_remote_is_pushed_again(tmp_path, remote):
     folder.mkdir()
     (folder / "build.py").write_text("pass\n")
     work = tmp_path / "work.git"
-    commit, _ = pipeline.push_folder(str(remote), "test", folder, work, "first")
+    commit, _ = pipeline.sources.push_folder(str(remote), "test", folder, work, "first")
     git(remote, "update-ref", "-d", "refs/heads/test")
-    again, pushed = pipeline.push_folder(str(remote), "test", folder, work, "first")
+    again, pushed = pipeline.sources.push_folder(str(remote), "test", folder, work, "first")
     assert pushed
     assert git(remote, "rev-parse", "refs/heads/test").strip() == again
 
 
 def test_a_missing_folder_or_remote_fails_clearly(tmp_path, remote):
     with pytest.raises(pipeline.PipelineError, match="is missing: it is what the pipeline's main branch holds"):
-        pipeline.push_folder(str(remote), "main", tmp_path / "nowhere", tmp_path / "work.git", "x")
+        pipeline.sources.push_folder(str(remote), "main", tmp_path / "nowhere", tmp_path / "work.git", "x")
     folder = tmp_path / "main"
     folder.mkdir()
     (folder / "train").write_text("#!/bin/sh\n")
     with pytest.raises(pipeline.PipelineError, match="git fetch from .* failed"):
-        pipeline.push_folder(str(tmp_path / "no-such-remote.git"), "main", folder, tmp_path / "work.git", "x")
+        pipeline.sources.push_folder(str(tmp_path / "no-such-remote.git"), "main", folder, tmp_path / "work.git", "x")
 
 
 def test_the_branches_hold_the_folders_the_pipeline_stack_reads(repo_root):
-    folders = pipeline.source_folders(WorkshopNames())
+    folders = pipeline.sources.source_folders(WorkshopNames())
     assert folders == {"main": repo_root / "container", "etl": repo_root / "etl",
                        "test": repo_root / "tests" / "system_test"}
     assert (folders["main"] / "buildspec.yml").is_file() and (folders["etl"] / "job.json").is_file()
@@ -78,14 +78,14 @@ def test_the_branches_hold_the_folders_the_pipeline_stack_reads(repo_root):
 
 
 def test_the_cloud_session_points_every_client_at_the_local_cloud():
-    session = demo.CloudSession("http://127.0.0.1:4999")
+    session = target.CloudSession("http://127.0.0.1:4999")
     assert session.client("s3").meta.endpoint_url == "http://127.0.0.1:4999"
     assert session.client("sagemaker-runtime").meta.endpoint_url == "http://127.0.0.1:4999"
     assert session.region_name == "us-east-1"
 
 
 def test_approve_without_a_local_cloud_says_to_run_the_demo(tmp_path, capsys):
-    assert demo.approve_main(["--state-dir", str(tmp_path)]) == 2
+    assert approve.main(["--state-dir", str(tmp_path)]) == 2
     assert "no local cloud runs on" in capsys.readouterr().err
 
 
@@ -100,9 +100,9 @@ def zip_entries(body):
 
 def test_a_source_zip_holds_what_a_push_would_with_modes_and_the_same_bytes_each_time(tmp_path, remote, repo_root):
     folder = repo_root / "container"
-    body = pipeline.source_zip(folder, tmp_path / "zip.git")
-    assert pipeline.source_zip(folder, tmp_path / "other.git") == body  # same files, same bytes: no new S3 version
-    pipeline.push_folder(str(remote), "main", folder, tmp_path / "push.git", "m")
+    body = pipeline.sources.source_zip(folder, tmp_path / "zip.git")
+    assert pipeline.sources.source_zip(folder, tmp_path / "other.git") == body  # same files, same bytes: no new S3 version
+    pipeline.sources.push_folder(str(remote), "main", folder, tmp_path / "push.git", "m")
     pushed = {line.split("\t")[1]: line.split()[0] for line in git(remote, "ls-tree", "-r", "main").splitlines()}
     entries = zip_entries(body)
     assert set(entries) == set(pushed)
@@ -115,18 +115,18 @@ def test_a_changed_file_changes_the_zip_and_a_missing_folder_is_named(tmp_path):
     folder = tmp_path / "etl"
     folder.mkdir()
     (folder / "preprocess.py").write_text("print('a')\n")
-    first = pipeline.source_zip(folder, tmp_path / "git")
+    first = pipeline.sources.source_zip(folder, tmp_path / "git")
     (folder / "preprocess.py").write_text("print('b')\n")
-    assert pipeline.source_zip(folder, tmp_path / "git") != first
+    assert pipeline.sources.source_zip(folder, tmp_path / "git") != first
     with pytest.raises(pipeline.PipelineError, match="missing"):
-        pipeline.source_zip(tmp_path / "nowhere", tmp_path / "git")
+        pipeline.sources.source_zip(tmp_path / "nowhere", tmp_path / "git")
 
 
 def test_the_stack_gets_the_source_provider_and_an_unknown_one_is_refused():
     names = WorkshopNames()
-    values = {p["ParameterKey"]: p["ParameterValue"] for p in pipeline._parameters(names, None, None, "S3")}
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in pipeline.stack._parameters(names, None, None, "S3")}
     assert values["SourceProvider"] == "S3"
     assert (values["ModelSourceKey"], values["EtlSourceKey"], values["TestSourceKey"]) == (
         "source/model.zip", "source/etl.zip", "source/test.zip")
     with pytest.raises(pipeline.PipelineError, match="unknown source provider 'GitHub': use CodeCommit or S3"):
-        pipeline._parameters(names, None, None, "GitHub")
+        pipeline.stack._parameters(names, None, None, "GitHub")

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from mlops_workshop import demo, pipeline
+from mlops_workshop import demo, pipeline, target
 from mlops_workshop.config import WorkshopNames
 from mlops_workshop.localcloud import lifecycle
 from mlops_workshop.modelserver import free_port
-from mlops_workshop.repository_validation import names_for_session
+from mlops_workshop.target import names_for_session
 
 # No source polling: every execution here is started by the code under test, so none races another. Short
 # action timeouts: an approval that nobody answers fails the execution instead of holding the suite.
@@ -37,14 +37,14 @@ class Cloud:
     state_dir: Path
     endpoint: str
     port: int
-    session: demo.CloudSession
+    session: target.CloudSession
     names: WorkshopNames
 
     def client(self, service: str):
         return self.session.client(service)
 
     def processes(self) -> list[dict]:
-        return lifecycle.status(demo.cloud_dir(self.state_dir)).get("processes", [])
+        return lifecycle.status(target.cloud_dir(self.state_dir)).get("processes", [])
 
     def run(self, **kwargs) -> demo.DemoResult:
         """One pipeline run through the library, as the demo does it; its progress goes to `lines`."""
@@ -65,10 +65,10 @@ def e2e(tmp_path_factory):
     if shutil.which("git") is None:
         pytest.skip("git is not installed: the pipeline's CodeCommit sources are pushed with it")
     state_dir = tmp_path_factory.mktemp("e2e")
-    folder = demo.cloud_dir(state_dir)
+    folder = target.cloud_dir(state_dir)
     state = lifecycle.start(folder, port=free_port(), settings=CLOUD_SETTINGS)
     try:
-        session = demo.CloudSession(state["endpoint"])
+        session = target.CloudSession(state["endpoint"])
         yield Cloud(state_dir, state["endpoint"], state["port"], session, names_for_session(session))
     finally:
         lifecycle.stop(folder)
@@ -94,13 +94,13 @@ def run_demo_cli(e2e: Cloud, *args: str) -> tuple[int, str]:
 @pytest.fixture(scope="session")
 def first_run(e2e) -> DemoRun:
     """The demo's first run on the empty cloud: everything created, one execution through DeployPrd."""
-    model = pipeline.source_folders(e2e.names)[e2e.names.model_branch]
+    model = pipeline.sources.source_folders(e2e.names)[e2e.names.model_branch]
     if not (model / "trainingjob.json").is_file():
         pytest.fail(f"{model}/trainingjob.json is missing: the pipeline's Train stage reads it from the model source")
     began = time.monotonic()
     code, output = run_demo_cli(e2e)
     (e2e.state_dir / "first-run.log").write_text(output)
-    executions = pipeline.execution_ids(e2e.client("codepipeline"), e2e.names.pipeline_stack_name)
+    executions = pipeline.execution.execution_ids(e2e.client("codepipeline"), e2e.names.pipeline_stack_name)
     if code != 0 or not executions:
         pytest.fail(f"the demo's first run failed (exit {code}):\n{output[-6000:]}")
     return DemoRun(code, output, executions[-1], time.monotonic() - began)
@@ -122,7 +122,7 @@ def wait_for():
 def model_source_copy(tmp_path: Path, names: WorkshopNames) -> Path:
     """A copy of container/ to change as a user would before pushing it to the model branch."""
     target = tmp_path / "model-source"
-    shutil.copytree(pipeline.source_folders(names)[names.model_branch], target,
+    shutil.copytree(pipeline.sources.source_folders(names)[names.model_branch], target,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
     return target
 

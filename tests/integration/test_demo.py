@@ -8,14 +8,14 @@ import threading
 
 import pytest
 
-from mlops_workshop import demo, packaging, pipeline
+from mlops_workshop import approve, packaging, pipeline
 
 pytestmark = pytest.mark.slow
 
 
 def stage_statuses(e2e, execution_id):
     cp = e2e.client("codepipeline")
-    stages = pipeline.stage_results(cp, e2e.names.pipeline_stack_name, execution_id, list(pipeline.STAGES))
+    stages = pipeline.execution.stage_results(cp, e2e.names.pipeline_stack_name, execution_id, list(pipeline.execution.STAGES))
     return {name: stage.status for name, stage in stages.items()}
 
 
@@ -27,20 +27,20 @@ def test_the_first_run_creates_everything_and_both_endpoints_answer(e2e, first_r
     assert "15 passed, 0 failed" in output
     assert "stack created: CREATE_COMPLETE" in output
     assert "(started by CreatePipeline)" in output
-    assert stage_statuses(e2e, first_run.execution_id) == {stage: "Succeeded" for stage in pipeline.STAGES}
-    for stage in pipeline.STAGES:  # progress stage by stage, with the time since the execution started
+    assert stage_statuses(e2e, first_run.execution_id) == {stage: "Succeeded" for stage in pipeline.execution.STAGES}
+    for stage in pipeline.execution.STAGES:  # progress stage by stage, with the time since the execution started
         assert any(line.split()[1:3] == [stage, "Succeeded"] for line in output.splitlines()
                    if line.startswith("  0:") or line.startswith("  1:") or line.startswith("  2:"))
 
-    report = pipeline.evaluation_report(e2e.session, names, first_run.execution_id)
+    report = pipeline.results.evaluation_report(e2e.session, names, first_run.execution_id)
     assert report is not None, "the system test wrote no evaluation report"
     assert f"test RMSE: {report['metrics']['rmse']:.3f} rings (threshold 2.5: passed)" in output
-    package = pipeline.model_package(e2e.session, names, first_run.execution_id)
+    package = pipeline.results.model_package(e2e.session, names, first_run.execution_id)
     assert package["ModelApprovalStatus"] == "Approved"
     assert f"model package: {package['ModelPackageArn']} (Approved)" in output
-    for stage, endpoint in pipeline.endpoint_names(names).items():
-        assert pipeline.endpoint_package(e2e.session, endpoint) == package["ModelPackageArn"]
-        assert 1 < pipeline.sample_prediction(e2e.session, endpoint) < 30
+    for stage, endpoint in pipeline.results.endpoint_names(names).items():
+        assert pipeline.results.endpoint_package(e2e.session, endpoint) == package["ModelPackageArn"]
+        assert 1 < pipeline.results.sample_prediction(e2e.session, endpoint) < 30
         assert f"{stage} endpoint {endpoint}: " in output and " rings for " in output
     assert "mlops-workshop localcloud stop --state-dir" in output
     print(f"first demo run: {first_run.seconds:.0f} s")
@@ -66,7 +66,7 @@ def test_a_second_run_with_new_data_and_a_person_approving_reuses_everything(e2e
         thread.start()
         answers = []
         for stage in ("ETLApproval", "TrainApproval"):
-            waiting = wait_for(lambda s=stage: [w for w in pipeline.waiting_approvals(cp, names.pipeline_stack_name)
+            waiting = wait_for(lambda s=stage: [w for w in pipeline.execution.waiting_approvals(cp, names.pipeline_stack_name)
                                                 if w[0] == s], timeout=300, what=f"{stage} to wait for a person")
             assert waiting
             execution = _waiting_execution(cp, names, stage)
@@ -77,7 +77,7 @@ def test_a_second_run_with_new_data_and_a_person_approving_reuses_everything(e2e
                 job = f"mlops-{names.model_name}-{execution}"
                 wait_for(lambda j=job: e2e.client("sagemaker").describe_training_job(TrainingJobName=j)[
                     "TrainingJobStatus"] != "InProgress", timeout=300, what=f"training job {job} to end")
-            answers.append(demo.approve_main(["--state-dir", str(e2e.state_dir), "--stage", stage,
+            answers.append(approve.main(["--state-dir", str(e2e.state_dir), "--stage", stage,
                                               "--reason", "checked by the integration test"]))
         thread.join(600)
     assert not thread.is_alive(), "the demo did not end"
@@ -95,10 +95,10 @@ def test_a_second_run_with_new_data_and_a_person_approving_reuses_everything(e2e
     assert "(started by StartPipelineExecution)" in output
     assert "ETLApproval waits for you: mlops-workshop approve" in output
 
-    execution = pipeline.execution_ids(cp, names.pipeline_stack_name)[0]
+    execution = pipeline.execution.execution_ids(cp, names.pipeline_stack_name)[0]
     assert execution != first_run.execution_id
-    assert stage_statuses(e2e, execution) == {stage: "Succeeded" for stage in pipeline.STAGES}
-    details = pipeline.action_details(cp, names.pipeline_stack_name, execution)
+    assert stage_statuses(e2e, execution) == {stage: "Succeeded" for stage in pipeline.execution.STAGES}
+    details = pipeline.execution.action_details(cp, names.pipeline_stack_name, execution)
     approvals = [d for d in details if d["stageName"] in ("ETLApproval", "TrainApproval")]
     assert all("checked by the integration test" in d["output"]["executionResult"]["externalExecutionSummary"]
                for d in approvals), approvals
@@ -106,16 +106,16 @@ def test_a_second_run_with_new_data_and_a_person_approving_reuses_everything(e2e
     first_rows = _rows(s3, names.artifact_bucket, first_run.execution_id)
     assert sum(_rows(s3, names.artifact_bucket, execution).values()) == sum(first_rows.values()) - 300
 
-    package = pipeline.model_package(e2e.session, names, execution)
+    package = pipeline.results.model_package(e2e.session, names, execution)
     assert package["ModelPackageArn"] not in before
     assert package["ModelPackageVersion"] == len(before) + 1
     assert package["ModelApprovalStatus"] == "Approved"
-    for endpoint in pipeline.endpoint_names(names).values():
-        assert pipeline.endpoint_package(e2e.session, endpoint) == package["ModelPackageArn"]
-        assert 1 < pipeline.sample_prediction(e2e.session, endpoint) < 30
+    for endpoint in pipeline.results.endpoint_names(names).values():
+        assert pipeline.results.endpoint_package(e2e.session, endpoint) == package["ModelPackageArn"]
+        assert 1 < pipeline.results.sample_prediction(e2e.session, endpoint) < 30
 
     # The first run's artifacts and model package are all still there.
-    first = pipeline.model_package(e2e.session, names, first_run.execution_id)
+    first = pipeline.results.model_package(e2e.session, names, first_run.execution_id)
     assert first["ModelApprovalStatus"] == "Approved"
     job = f"mlops-{names.model_name}-{first_run.execution_id}"
     for key in ("input/training/train.csv", "input/testing/test.csv", "evaluation/evaluation.json",
@@ -145,13 +145,13 @@ def _rows(s3, bucket, execution_id):
 
 
 def test_approve_says_when_nothing_waits(e2e, first_run, capsys):
-    assert demo.approve_main(["--state-dir", str(e2e.state_dir), "--stage", "ETLApproval"]) == 1
+    assert approve.main(["--state-dir", str(e2e.state_dir), "--stage", "ETLApproval"]) == 1
     assert "No approval waits in mlops-pipeline/ETLApproval now" in capsys.readouterr().err
 
 
 def test_approve_refuses_a_stage_that_is_not_an_approval(e2e, first_run):
     with pytest.raises(pipeline.PipelineError, match="Train is not an approval stage"):
-        pipeline.answer_approval(e2e.session, e2e.names, "Train", True)
+        pipeline.execution.answer_approval(e2e.session, e2e.names, "Train", True)
 
 
 def test_approve_in_an_account_uses_the_credentials_and_says_when_they_are_missing(e2e, first_run, capsys,
@@ -160,12 +160,12 @@ def test_approve_in_an_account_uses_the_credentials_and_says_when_they_are_missi
     monkeypatch.setenv("AWS_ENDPOINT_URL", e2e.endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    assert demo.approve_main(["--aws", "--region", "us-east-1", "--stage", "TrainApproval"]) == 1
+    assert approve.main(["--aws", "--region", "us-east-1", "--stage", "TrainApproval"]) == 1
     assert "No approval waits in mlops-pipeline/TrainApproval now" in capsys.readouterr().err
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    assert demo.approve_main(["--aws", "--stage", "TrainApproval"]) == 2
+    assert approve.main(["--aws", "--stage", "TrainApproval"]) == 2
     assert "check your credentials" in capsys.readouterr().err

@@ -73,19 +73,19 @@ def test_a_training_job_that_fails_stops_the_pipeline_at_train_with_sagemakers_r
     assert job["FailureReason"] in run.failed_stage.message
     for stage in ("DeployDev", "SystemTest", "DeployPrd"):
         assert run.stages[stage].status == "NotRun"
-    assert pipeline.model_package(e2e.session, e2e.names, run.execution_id) is None
+    assert pipeline.results.model_package(e2e.session, e2e.names, run.execution_id) is None
 
 
 def test_a_model_above_the_threshold_reaches_dev_but_not_prd_and_is_not_approved(e2e, first_run):
     cfn = e2e.client("cloudformation")
-    stack = pipeline.stack_status(cfn, e2e.names.pipeline_stack_name)
+    stack = pipeline.stack.stack_status(cfn, e2e.names.pipeline_stack_name)
     threshold = next(p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "RmseThreshold")
-    endpoints = pipeline.endpoint_names(e2e.names)
-    prd_before = pipeline.endpoint_package(e2e.session, endpoints["Prd"])
+    endpoints = pipeline.results.endpoint_names(e2e.names)
+    prd_before = pipeline.results.endpoint_package(e2e.session, endpoints["Prd"])
     try:
         result = e2e.run(rmse_threshold=0.5)
     finally:
-        pipeline.deploy_stack(e2e.session, e2e.names, float(threshold), progress=lambda line: None)
+        pipeline.stack.deploy_stack(e2e.session, e2e.names, float(threshold), progress=lambda line: None)
     run = result.run
     assert run.status == "Failed"
     assert [s.status for s in run.stages.values()] == ["Succeeded"] * 7 + ["Failed", "NotRun"]
@@ -94,9 +94,9 @@ def test_a_model_above_the_threshold_reaches_dev_but_not_prd_and_is_not_approved
     assert result.rmse is not None and result.rmse > 0.5
     package = result.package
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
-    assert pipeline.endpoint_package(e2e.session, endpoints["Dev"]) == package["ModelPackageArn"]
-    assert pipeline.endpoint_package(e2e.session, endpoints["Prd"]) == prd_before != package["ModelPackageArn"]
-    assert isinstance(pipeline.endpoint_answer(e2e.session, endpoints["Prd"]), float)
+    assert pipeline.results.endpoint_package(e2e.session, endpoints["Dev"]) == package["ModelPackageArn"]
+    assert pipeline.results.endpoint_package(e2e.session, endpoints["Prd"]) == prd_before != package["ModelPackageArn"]
+    assert isinstance(pipeline.results.endpoint_answer(e2e.session, endpoints["Prd"]), float)
 
 
 def test_a_killed_training_process_fails_the_stage_saying_so_and_the_pipeline_ends(e2e, first_run, wait_for):

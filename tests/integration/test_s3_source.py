@@ -34,6 +34,6 @@ def test_the_pipeline_switches_to_zips_in_the_data_bucket_and_runs_to_production
     assert model["revisionId"] == uploaded["VersionId"]  # the execution read the zip this run uploaded
     with zipfile.ZipFile(io.BytesIO(uploaded["Body"].read())) as archive:
         assert archive.read("MARKER.txt").startswith(b"this execution's model source")
-    package = pipeline.model_package(e2e.session, names, result.run.execution_id)
+    package = pipeline.results.model_package(e2e.session, names, result.run.execution_id)
     assert package["ModelApprovalStatus"] == "Approved"
-    assert pipeline.endpoint_package(e2e.session, pipeline.endpoint_names(names)["Prd"]) == package["ModelPackageArn"]
+    assert pipeline.results.endpoint_package(e2e.session, pipeline.results.endpoint_names(names)["Prd"]) == package["ModelPackageArn"]

@@ -29,7 +29,7 @@ def test_cleanup_deletes_every_stack_bucket_and_repository_and_a_second_run_find
     assert code == 0, output
     cfn = e2e.client("cloudformation")
     for stack in cleanup.stacks_to_delete(names):
-        assert pipeline.stack_status(cfn, stack) is None, f"{stack} is still there:\n{output}"
+        assert pipeline.stack.stack_status(cfn, stack) is None, f"{stack} is still there:\n{output}"
         assert f"stack {stack}" in output
     assert sm.list_endpoints()["Endpoints"] == []
     assert sm.list_model_package_groups()["ModelPackageGroupSummaryList"] == []

@@ -6,7 +6,7 @@ import os
 import papermill
 import pytest
 
-from mlops_workshop.demo import cloud_dir
+from mlops_workshop.target import cloud_dir
 from mlops_workshop.localcloud import lifecycle
 from mlops_workshop.modelserver import free_port
 

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mlops_workshop import data, plots, workshop  # noqa: E402
 from mlops_workshop.config import WorkshopNames  # noqa: E402
-from mlops_workshop.pipeline import PipelineRun, StageResult  # noqa: E402
+from mlops_workshop.pipeline.execution import PipelineRun, StageResult  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -160,9 +160,9 @@ def test_the_notebooks_are_numbered_clean_and_parameterised(repo_root):
 
 
 def test_a_bad_data_file_stops_the_pipeline_step_before_the_stack_with_the_row_at_fault(tmp_path, aws_env):
-    from mlops_workshop.demo import CloudSession
+    from mlops_workshop.target import CloudSession
     from mlops_workshop.localcloud import LocalCloud
-    from mlops_workshop.repository_validation import names_for_session
+    from mlops_workshop.target import names_for_session
 
     bad = tmp_path / "mine.csv"
     bad.write_text("M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\nQ,0.35,0.265,0.09,0.2255,0.0995,0.0485,0.07,7\n")

@@ -83,9 +83,9 @@ def test_push_sources_pushes_to_the_signed_url_in_an_account(monkeypatch, tmp_pa
             return CodeCommit()
 
     pushed = []
-    monkeypatch.setattr(pipeline, "push_folder", lambda url, branch, *rest: pushed.append((url, branch)) or ("c", True))
+    monkeypatch.setattr(pipeline.sources, "push_folder", lambda url, branch, *rest: pushed.append((url, branch)) or ("c", True))
     session = Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1")
-    pipeline.push_sources(session, WorkshopNames(region="eu-west-1"), tmp_path, progress=lambda _: None)
+    pipeline.sources.push_sources(session, WorkshopNames(region="eu-west-1"), tmp_path, progress=lambda _: None)
     assert [branch for _, branch in pushed] == ["main", "etl", "test"]
     assert all(urllib.parse.urlsplit(url).username == "AKIDEXAMPLE" for url, _ in pushed)
 
@@ -96,6 +96,6 @@ def test_a_failed_push_names_the_repository_without_the_password(tmp_path):
     folder.mkdir()
     (folder / "a.txt").write_text("a")
     with pytest.raises(pipeline.PipelineError) as raised:
-        pipeline.push_folder(signed, "main", folder, tmp_path / "git", "m")
+        pipeline.sources.push_folder(signed, "main", folder, tmp_path / "git", "m")
     assert "secret" not in str(raised.value) and "AKID" not in str(raised.value)
     assert "127.0.0.1:9/v1/repos/mlops" in str(raised.value)

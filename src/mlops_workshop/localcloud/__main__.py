@@ -12,8 +12,6 @@ import threading
 from . import lifecycle
 from .server import DEFAULT_PORT, LocalCloud
 
-DEFAULT_STATE_DIR = ".state/localcloud"
-
 
 def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -36,9 +34,11 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlops-workshop localcloud", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    from mlops_workshop.target import cloud_dir
     for name in ("start", "stop", "status", "serve"):
         p = sub.add_parser(name)
-        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+        p.add_argument("--state-dir", default=str(cloud_dir()),
+                       help="the local cloud's own folder (default .state/localcloud at the repository root)")
         if name in ("start", "serve"):
             p.add_argument("--port", type=int, default=DEFAULT_PORT)
             p.add_argument("--host", default="127.0.0.1")
