@@ -9,6 +9,7 @@ import json
 import shutil
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,6 +217,14 @@ def test_serve_rejects_a_bad_setting(server_factory, trained_root, tmp_path):
     assert bad.process.wait(timeout=60) != 0
     bad.stop()
     assert "MODEL_SERVER_WORKERS='many' is not a whole number" in bad.read_log()
+
+
+def test_no_process_of_the_server_maps_tensorflow(server, processes):
+    tree = processes.tree(server.process.pid)
+    assert len(tree) >= 5  # serve, gunicorn and its two workers, nginx and its worker
+    for pid in tree:
+        libraries = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/" in line}
+        assert not [path for path in libraries if "tensorflow" in path], f"process {pid} of serve has TensorFlow loaded"
 
 
 def test_the_workers_never_changed(server):
