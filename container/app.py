@@ -1,23 +1,21 @@
 """The inference API (described by openapi.yaml): GET /ping and POST /invocations, as SageMaker calls them.
 
-Each gunicorn worker builds this app once. The model is evaluated with numpy (model.NumpyPredictor), prepared
-by `serve` before the workers start, so that a worker neither imports TensorFlow nor calls Keras per request.
+Each gunicorn worker builds this app once, with the predictor `train` exported to the model folder (predictor.py:
+numpy only), so that a worker never imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-import sys
-from pathlib import Path
 
 import numpy as np
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-import model as abalone
+import contract
+import predictor as exported
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -26,15 +24,15 @@ MEDIA_TYPES = (CSV, JSON)
 MAX_BODY_BYTES = 6 * 1024 * 1024
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-FEATURE_COUNT = len(abalone.FEATURES)
-RAW_COUNT = len(abalone.RAW_FEATURES)
-ONE_HOT = {code: [1.0 if code == other else 0.0 for other in abalone.SEX_CODES] for code in abalone.SEX_CODES}
+FEATURE_COUNT = len(contract.FEATURES)
+RAW_COUNT = len(contract.RAW_FEATURES)
+ONE_HOT = {code: [1.0 if code == other else 0.0 for other in contract.SEX_CODES] for code in contract.SEX_CODES}
 ONE_HOT_ROWS = list(ONE_HOT.values())
-HEADERS = (list(abalone.FEATURES), list(abalone.RAW_FEATURES))
+HEADERS = (list(contract.FEATURES), list(contract.RAW_FEATURES))
 HEADER_STARTS = {header[0] for header in HEADERS}
 ROW_SHAPES = (
-    f"{FEATURE_COUNT} numbers ({', '.join(abalone.FEATURES)}) or {RAW_COUNT} values "
-    f"(the sex letter {'/'.join(abalone.SEX_CODES)}, then {', '.join(abalone.SIZE_COLUMNS)})"
+    f"{FEATURE_COUNT} numbers ({', '.join(contract.FEATURES)}) or {RAW_COUNT} values "
+    f"(the sex letter {'/'.join(contract.SEX_CODES)}, then {', '.join(contract.SIZE_COLUMNS)})"
 )
 
 
@@ -47,16 +45,8 @@ class BadInput(Exception):
 
 
 def load_predictor():
-    """The predictor `serve` prepared (MODEL_PREDICTOR_FILE), checked against the Keras answers stored beside it;
-    without one, the model in OPT_ML_ROOT/model loaded here."""
-    prepared = os.environ.get("MODEL_PREDICTOR_FILE")
-    if prepared and Path(prepared).is_file():
-        predictor = abalone.NumpyPredictor.load(prepared)
-        probe_x, probe_y = abalone.load_probe(prepared)
-        if abalone.same_predictions(predictor(probe_x), probe_y):
-            return predictor
-        print(f"{prepared} does not reproduce its probe answers; loading the model again", file=sys.stderr)
-    return abalone.load_predictor(abalone.opt_ml_root() / "model")
+    """The predictor exported beside the model in OPT_ML_ROOT/model (predictor.ModelError if there is none)."""
+    return exported.load(contract.opt_ml_root() / "model")
 
 
 def _number(cell, row: int, column: str) -> float:
@@ -77,19 +67,19 @@ def _number(cell, row: int, column: str) -> float:
 def _features_row(values, row: int) -> list[float]:
     """FEATURES (10 numbers) or a raw abalone row without rings (sex letter + 7 sizes) as the 10 features."""
     if len(values) == FEATURE_COUNT:
-        numbers = [_number(value, row, name) for value, name in zip(values, abalone.FEATURES)]
-        sex = numbers[: len(abalone.SEX_CODES)]
+        numbers = [_number(value, row, name) for value, name in zip(values, contract.FEATURES)]
+        sex = numbers[: len(contract.SEX_CODES)]
         if sorted(sex) != [0.0] * (len(sex) - 1) + [1.0]:
             raise BadInput(
-                f"row {row}: {', '.join(abalone.FEATURES[:len(sex)])} must be one-hot (one of them 1, the others 0), "
+                f"row {row}: {', '.join(contract.FEATURES[:len(sex)])} must be one-hot (one of them 1, the others 0), "
                 f"got {', '.join(format(v, 'g') for v in sex)}"
             )
         return numbers
     if len(values) == RAW_COUNT:
         sex = values[0].strip().strip('"') if isinstance(values[0], str) else values[0]
         if sex not in ONE_HOT:
-            raise BadInput(f"row {row} column sex: unknown sex letter {sex!r}; use one of {', '.join(abalone.SEX_CODES)}")
-        return ONE_HOT[sex] + [_number(value, row, name) for value, name in zip(values[1:], abalone.SIZE_COLUMNS)]
+            raise BadInput(f"row {row} column sex: unknown sex letter {sex!r}; use one of {', '.join(contract.SEX_CODES)}")
+        return ONE_HOT[sex] + [_number(value, row, name) for value, name in zip(values[1:], contract.SIZE_COLUMNS)]
     raise BadInput(f"row {row} has {len(values)} values; each row needs {ROW_SHAPES}")
 
 
@@ -111,7 +101,7 @@ def parse_csv(body: bytes) -> np.ndarray:
         for _, cells in lines:
             if len(cells) == FEATURE_COUNT:
                 values = list(map(float, cells))
-                if values[: len(abalone.SEX_CODES)] not in ONE_HOT_ROWS:
+                if values[: len(contract.SEX_CODES)] not in ONE_HOT_ROWS:
                     raise ValueError
             elif len(cells) == RAW_COUNT:
                 values = ONE_HOT[cells[0].strip()] + list(map(float, cells[1:]))
@@ -129,17 +119,17 @@ def parse_csv(body: bytes) -> np.ndarray:
 
 def _json_row(instance, row: int) -> list[float]:
     if isinstance(instance, dict):
-        for names in (abalone.FEATURES, abalone.RAW_FEATURES):
+        for names in (contract.FEATURES, contract.RAW_FEATURES):
             if set(instance) == set(names):
                 return _features_row([_json_value(instance[name], row, name) for name in names], row)
         raise BadInput(
             f"instance {row} has the keys {', '.join(sorted(map(str, instance)))}; "
-            f"give exactly {', '.join(abalone.FEATURES)} or exactly {', '.join(abalone.RAW_FEATURES)}"
+            f"give exactly {', '.join(contract.FEATURES)} or exactly {', '.join(contract.RAW_FEATURES)}"
         )
     if isinstance(instance, list):
         if len(instance) not in (FEATURE_COUNT, RAW_COUNT):
             raise BadInput(f"instance {row} has {len(instance)} values; each instance needs {ROW_SHAPES}")
-        names = abalone.FEATURES if len(instance) == FEATURE_COUNT else abalone.RAW_FEATURES
+        names = contract.FEATURES if len(instance) == FEATURE_COUNT else contract.RAW_FEATURES
         return _features_row([_json_value(value, row, name) for value, name in zip(instance, names)], row)
     raise BadInput(f"instance {row} is a {type(instance).__name__}; give a list of {ROW_SHAPES}, or an object keyed by those names")
 
@@ -147,7 +137,7 @@ def _json_row(instance, row: int) -> list[float]:
 def _json_value(value, row: int, name: str):
     if name == "sex":
         if not isinstance(value, str):
-            raise BadInput(f"row {row} column sex: {value!r} is not a sex letter; use one of {', '.join(abalone.SEX_CODES)}")
+            raise BadInput(f"row {row} column sex: {value!r} is not a sex letter; use one of {', '.join(contract.SEX_CODES)}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadInput(f"row {row} column {name}: {json.dumps(value)} is not a number")

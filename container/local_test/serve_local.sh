@@ -4,5 +4,5 @@
 set -euo pipefail
 image=${1:?usage: $0 IMAGE}
 here=$(cd "$(dirname "$0")" && pwd)
-[ -f "$here/test_dir/model/model.keras" ] || { echo "no model in $here/test_dir/model: run train_local.sh first" >&2; exit 1; }
+[ -f "$here/test_dir/model/predictor.npz" ] || { echo "no model in $here/test_dir/model: run train_local.sh first" >&2; exit 1; }
 exec docker run --rm -p 8080:8080 -v "$here/test_dir/model:/opt/ml/model:ro" "$image" serve

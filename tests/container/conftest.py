@@ -16,6 +16,7 @@ import pytest
 
 from mlops_workshop import REPO_ROOT
 from mlops_workshop.modelserver import ModelServer, kill_pids, pid_alive, process_tree
+from testkit.tools import require_tool
 
 CONTAINER = REPO_ROOT / "container"
 # Few epochs keep the suite quick; the benchmark trains with trainingjob.json's full settings.
@@ -23,7 +24,8 @@ TEST_HYPERPARAMETERS = {"epochs": "25", "patience": "5", "seed": "7", "ensemble"
 
 
 def load_container_module(name: str):
-    """A module of container/ (model, app), imported the way the image imports it: from that folder."""
+    """A module of container/ (training, predictor, contract, app), imported the way the image imports it: from
+    that folder, by its plain name."""
     if str(CONTAINER) not in sys.path:
         sys.path.insert(0, str(CONTAINER))
     if name in sys.modules and Path(sys.modules[name].__file__).parent == CONTAINER:
@@ -36,12 +38,22 @@ def load_container_module(name: str):
 
 
 @pytest.fixture(scope="session")
-def model_module():
-    return load_container_module("model")
+def contract_module():
+    return load_container_module("contract")
 
 
 @pytest.fixture(scope="session")
-def app_module(model_module):
+def predictor_module(contract_module):
+    return load_container_module("predictor")
+
+
+@pytest.fixture(scope="session")
+def training_module(predictor_module):
+    return load_container_module("training")
+
+
+@pytest.fixture(scope="session")
+def app_module(predictor_module):
     return load_container_module("app")
 
 
@@ -55,10 +67,10 @@ def load_raw_frame():
     return load_raw()
 
 
-def encode(raw, model_module) -> np.ndarray:
+def encode(raw, contract_module) -> np.ndarray:
     """Raw abalone rows as the ETL job writes them: rings, then the one-hot sex and the sizes."""
-    sex = np.stack([(raw["sex"] == code).to_numpy() for code in model_module.SEX_CODES], axis=1)
-    sizes = raw[list(model_module.SIZE_COLUMNS)].to_numpy(dtype=np.float64)
+    sex = np.stack([(raw["sex"] == code).to_numpy() for code in contract_module.SEX_CODES], axis=1)
+    sizes = raw[list(contract_module.SIZE_COLUMNS)].to_numpy(dtype=np.float64)
     return np.column_stack([raw["rings"].to_numpy(dtype=np.float64), sex.astype(np.float64), sizes])
 
 
@@ -69,10 +81,10 @@ def write_rows(path: Path, rows: np.ndarray):
 
 
 @pytest.fixture(scope="session")
-def abalone_splits(model_module):
+def abalone_splits(contract_module):
     """Train / validate / test rows (label first) from the real data, split 70/15/15 with a fixed seed."""
     raw = load_raw_frame()
-    rows = encode(raw, model_module)
+    rows = encode(raw, contract_module)
     order = np.random.RandomState(42).permutation(len(rows))
     test_count = validate_count = round(0.15 * len(rows))
     return {
@@ -137,8 +149,14 @@ def model_dir(trained_root) -> Path:
 
 
 @pytest.fixture(scope="session")
-def keras_model(model_module, model_dir):
-    return model_module.load_keras_model(model_dir)
+def keras_model(training_module, model_dir):
+    return training_module.load_keras_model(model_dir)
+
+
+@pytest.fixture(scope="session")
+def exported_predictor(predictor_module, model_dir):
+    """The numpy predictor `train` exported beside the Keras model, loaded as the serving workers load it."""
+    return predictor_module.load(model_dir)
 
 
 @pytest.fixture(scope="session")
@@ -221,8 +239,7 @@ def start_server(opt_ml: Path, run_dir: Path, workers: int = 2, extra_env: dict 
 
 @pytest.fixture(scope="session")
 def require_nginx():
-    if nginx_path() is None:
-        pytest.skip("nginx is not installed (Debian: apt-get install nginx; `make test` installs it)")
+    require_tool("nginx", nginx_path(), "Debian: apt-get install nginx; `make test` installs it")
 
 
 @pytest.fixture(scope="session")

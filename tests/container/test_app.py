@@ -15,8 +15,8 @@ RAW_ROW = "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15"  # the same abalone with
 
 
 @pytest.fixture(scope="module")
-def predictor(model_module, model_dir):
-    return model_module.load_predictor(model_dir)
+def predictor(exported_predictor):
+    return exported_predictor
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +58,11 @@ def test_raw_rows_with_the_sex_letter_equal_the_encoded_rows(client):
     assert len(raw.get_data(as_text=True).splitlines()) == 2
 
 
-def test_a_header_row_and_blank_lines_are_skipped(client, model_module):
-    header = ",".join(model_module.FEATURES)
+def test_a_header_row_and_blank_lines_are_skipped(client, contract_module):
+    header = ",".join(contract_module.FEATURES)
     response = post(client, f"{header}\n\n{ROW}\n\n")
     assert response.status_code == 200 and response.get_data() == post(client, ROW).get_data()
-    raw_header = ",".join(model_module.RAW_FEATURES)
+    raw_header = ",".join(contract_module.RAW_FEATURES)
     assert post(client, f"{raw_header}\n{RAW_ROW}").get_data() == response.get_data()
 
 
@@ -168,3 +168,17 @@ def test_predictions_are_written_as_the_shortest_text_of_their_float32(app_modul
         text = app_module.float32_text(float(value))
         assert np.float32(text) == value
         assert len(text) <= len(str(value))
+
+
+def test_the_app_loads_the_exported_predictor_from_opt_ml(app_module, predictor_module, trained_root, tmp_path,
+                                                          monkeypatch, predictor):
+    monkeypatch.setenv("OPT_ML_ROOT", str(trained_root))
+    client = app_module.create_app().test_client()
+    assert client.get("/ping").status_code == 200
+    expected = predictor(np.array([[float(v) for v in ROW.split(",")]], dtype=np.float32))[0]
+    assert np.float32(post(client, ROW).get_data(as_text=True)) == np.float32(expected)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.keras").write_bytes((trained_root / "model" / "model.keras").read_bytes())
+    monkeypatch.setenv("OPT_ML_ROOT", str(tmp_path))
+    with pytest.raises(predictor_module.ModelError, match="no predictor.npz"):
+        app_module.create_app()

@@ -1,5 +1,7 @@
 """The benchmark's pieces: the fixed hold-out, the wrk output it reads, and one short serving run."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -76,8 +78,20 @@ def test_a_tiny_cross_validation_reports_every_fold(capsys):
 def test_a_short_serving_run(require_nginx, trained_root, capsys):
     result = benchmark.serving(trained_root, seconds=1, connections=2, rounds=1)
     assert result["equal_to_keras"]
+    assert 0 <= result["largest_difference"] <= 1e-4
     assert result["ratio"] > 0 and result["cpu_ratio"] > 0
     assert all(run["errors"] == 0 and run["rps"] > 0 for runs in result["runs"].values() for run in runs)
     assert result["worker_memory_kib"] and all(m["rss"] < 400 * 1024 for m in result["worker_memory_kib"])
+    assert all(m["pss"] <= m["rss"] for m in result["worker_memory_kib"])
+    assert result["healthy_seconds"] > 0
+    assert result["met"] == (result["ratio"] >= benchmark.TARGET_THROUGHPUT_RATIO and result["healthy_met"]
+                             and result["memory_met"] and result["equal_to_keras"])
     printed = capsys.readouterr().out
     assert "requests/s" in printed and "1,000-row request" in printed and "/ping healthy" in printed
+    # Each of the serving targets on a line of its own, with its figure and PASS or FAIL.
+    for target in (r"/ping healthy <= 1\.5 s after `serve` started: [\d.]+ s (PASS|FAIL)",
+                   r"worker memory <= 50 MB each \(RSS, the larger figure\): RSS \d+ MB \(PSS \d+ MB\)"
+                   r"(, RSS \d+ MB \(PSS \d+ MB\))* (PASS|FAIL)",
+                   r"served predictions within 0\.0001 rings of the Keras model's on the 836 hold-out rows: "
+                   r"largest difference \S+ rings PASS"):
+        assert re.search("target: " + target, printed), (target, printed)

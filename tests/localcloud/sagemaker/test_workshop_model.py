@@ -13,8 +13,8 @@ ROW = "0,0,1,0.455,0.365,0.095,0.514,0.2245,0.101,0.15"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not all((CONTAINER / n).is_file() for n in ("train", "serve", "model.py", "app.py")),
-                       reason="container/ has no train, serve, model.py and app.py yet"),
+    pytest.mark.skipif(not all((CONTAINER / n).is_file() for n in ("train", "serve", "training.py", "app.py")),
+                       reason="container/ has no train, serve, training.py and app.py yet"),
 ]
 
 

@@ -1,13 +1,13 @@
-"""The abalone regression model: training under the SageMaker container contract, and fast prediction.
+"""Training the abalone model under the SageMaker container contract, and exporting what `serve` predicts with.
 
-This file runs inside the image on its own (no mlops_workshop package there), so it keeps its own copy of the
-data contract. TensorFlow is imported only where a function needs it: the serving workers predict with numpy.
-
-Training contract (root `/opt/ml`, or the folder named by OPT_ML_ROOT for a local run):
+`train` runs train(). Root `/opt/ml`, or the folder named by OPT_ML_ROOT for a local run:
   input/config/hyperparameters.json   every value a string (SageMaker passes them so)
   input/data/training/train.csv, validate.csv   no header; `rings` first, then FEATURES
-  model/model.keras + model/metadata.json   what training leaves
+  model/model.keras, predictor.npz, metadata.json   what training leaves: the Keras model, the same model as numpy
+      arrays for predictor.py (checked to give the Keras model's answers), and what the run did
   output/failure   why training failed, beside a non-zero exit
+
+TensorFlow is imported only where a function needs it, so that the hyperparameters can be checked without it.
 """
 
 from __future__ import annotations
@@ -26,25 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-SEX_CODES = ("F", "I", "M")
-SIZE_COLUMNS = (
-    "length",
-    "diameter",
-    "height",
-    "whole_weight",
-    "shucked_weight",
-    "viscera_weight",
-    "shell_weight",
+import predictor as exported
+from contract import (
+    FEATURES, LABEL, METADATA_FILE, MODEL_FILE, PREDICTOR_FILE, PREDICTOR_TOLERANCE, SEX_CODES, SIZE_COLUMNS,
+    opt_ml_root,
 )
-LABEL = "rings"
-FEATURES = tuple(f"sex_{code}" for code in SEX_CODES) + SIZE_COLUMNS
-RAW_FEATURES = ("sex",) + SIZE_COLUMNS
 
 CHANNEL = "training"
 TRAIN_FILE = "train.csv"
 VALIDATE_FILE = "validate.csv"
-MODEL_FILE = "model.keras"
-METADATA_FILE = "metadata.json"
 
 # Hyperparameters SageMaker or its SDK may add on their own; they are not the model's business.
 PASSTHROUGH_PREFIXES = ("sagemaker_", "_")
@@ -55,10 +45,6 @@ LOSSES = ("mse", "huber", "mae")
 
 class TrainingError(Exception):
     """Training cannot go on because of its input (hyperparameters or data); the message says what to fix."""
-
-
-def opt_ml_root() -> Path:
-    return Path(os.environ.get("OPT_ML_ROOT") or "/opt/ml")
 
 
 @dataclass(frozen=True)
@@ -443,6 +429,85 @@ def regression_metrics(y_true, y_pred) -> dict:
     return {"rmse": float(np.sqrt(np.mean(error**2))), "mae": float(np.mean(np.abs(error)))}
 
 
+
+
+def _numpy(tensor) -> np.ndarray:
+    """A model's output as a flat numpy array (np.asarray on a tensor warns under numpy 2)."""
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor).reshape(-1)
+
+
+def probe_batch(rows: int = 256, seed: int = 0) -> np.ndarray:
+    """Plausible abalone feature rows (one-hot sex, sizes over and beyond the data's range) to compare predictors on."""
+    rng = np.random.default_rng(seed)
+    sex = np.eye(len(SEX_CODES), dtype=np.float32)[rng.integers(0, len(SEX_CODES), rows)]
+    sizes = rng.uniform(0.0, 1.2, size=(rows, len(SIZE_COLUMNS))).astype(np.float32)
+    sizes[:, 2] *= 0.3  # height is a fraction of the other sizes
+    return np.concatenate([sex, sizes], axis=1)
+
+
+class ExportError(TrainingError):
+    """The trained model cannot be served by predictor.py as it is: a fault of this code, not of the job's input."""
+
+
+def extract_predictor(model) -> exported.Predictor:
+    """The weights of a [clamp +] Normalization + Dense stack (what build_model and merge_members make) as the numpy
+    predictor; ExportError, naming the layer, for anything else."""
+    import keras
+
+    layers = list(model.layers)
+    clip = None
+    if layers and type(layers[0]).__name__ == clip_layer_class().__name__:
+        clip, layers = layers[0], layers[1:]
+
+    def refuse(why):
+        raise ExportError(f"the model cannot be exported for serving: {why}; predictor.py evaluates a "
+                          "[ClipToTrainingRange +] Normalization + Dense stack only")
+
+    if not isinstance(model, keras.Sequential) or len(layers) < 2:
+        refuse(f"{type(model).__name__} {model.name!r} is not a Sequential of a Normalization and Dense layers")
+    norm, dense_layers = layers[0], layers[1:]
+    if type(norm) is not keras.layers.Normalization or norm.invert or tuple(norm.axis) not in ((-1,), (1,)):
+        refuse(f"layer {norm.name!r} ({type(norm).__name__}) is not a Normalization over the last axis")
+    stack = []
+    for layer in dense_layers:
+        if type(layer) is not keras.layers.Dense or layer.lora_enabled:
+            refuse(f"layer {layer.name!r} ({type(layer).__name__}) is not a plain Dense layer")
+        activation = keras.activations.serialize(layer.activation)
+        activation = activation if isinstance(activation, str) else activation.get("config", {}).get("name", activation)
+        activation = {"swish": "silu"}.get(activation, activation)
+        if activation not in exported.ACTIVATIONS:
+            refuse(f"layer {layer.name!r} has the activation {activation!r}")
+        if layer.use_bias:
+            kernel, bias = (np.asarray(w) for w in layer.get_weights())
+        else:
+            (kernel,) = (np.asarray(w) for w in layer.get_weights())
+            bias = np.zeros(kernel.shape[1], dtype=np.float32)
+        stack.append((kernel, bias, activation))
+    mean = np.asarray(norm.mean).reshape(-1)
+    scale = np.maximum(np.sqrt(np.asarray(norm.variance).reshape(-1)), keras.backend.epsilon())
+    if mean.shape != (len(FEATURES),):
+        refuse(f"it takes {mean.shape[0]} features, not the {len(FEATURES)} of {', '.join(FEATURES)}")
+    if clip is None:
+        return exported.Predictor(mean, scale, stack)
+    return exported.Predictor(mean, scale, stack, clip.low, clip.high)
+
+
+def check_export(predictor, model, probe: np.ndarray) -> tuple[np.ndarray, float]:
+    """The Keras model's answers to the probe batch, and the exported predictor's largest difference from them;
+    ExportError when that is more than PREDICTOR_TOLERANCE rings."""
+    expected = _numpy(model(probe, training=False))
+    difference = exported.largest_difference(predictor(probe), expected)
+    if not difference <= PREDICTOR_TOLERANCE:
+        raise ExportError(
+            f"the numpy predictor exported for serving differs from the Keras model by up to {difference:.3g} rings on "
+            f"the {len(probe)}-row probe batch (at most {PREDICTOR_TOLERANCE:g} allowed), so no model was saved: "
+            "the export (training.extract_predictor) or predictor.py is at fault"
+        )
+    return expected, difference
+
+
 def train(root: Path | str | None = None) -> dict:
     """Runs one SageMaker training job in `root` (default OPT_ML_ROOT or /opt/ml); returns the metadata written.
 
@@ -476,7 +541,17 @@ def _train(root: Path) -> dict:
     training = regression_metrics(y_train, result.model(x_train, training=False))
     model_dir = root / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
+    predictor = extract_predictor(result.model)
     result.model.save(model_dir / MODEL_FILE)
+    # Checked against the model as saved, which is what a reader of model.keras gets; plausible rows over and beyond
+    # the training range (the clamp), then the validate split's.
+    probe = np.concatenate([probe_batch(), x_validate]).astype(np.float32)
+    try:
+        probe_y, difference = check_export(predictor, load_keras_model(model_dir), probe)
+    except ExportError:
+        (model_dir / MODEL_FILE).unlink(missing_ok=True)
+        raise
+    predictor.save(model_dir / PREDICTOR_FILE, probe, probe_y)
     metadata = {
         "features": list(FEATURES),
         "label": LABEL,
@@ -489,6 +564,10 @@ def _train(root: Path) -> dict:
         "training_seconds": round(result.seconds, 3),
         "training_cpu_seconds": round(result.cpu_seconds, 3),
         "hyperparameters": hp.as_strings(),
+        "predictor": {
+            "file": PREDICTOR_FILE, "format": exported.FORMAT, "probe_rows": int(len(probe)),
+            "largest_difference_from_keras": difference, "tolerance": PREDICTOR_TOLERANCE,
+        },
         "versions": {
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
@@ -500,7 +579,8 @@ def _train(root: Path) -> dict:
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     # Lines in the form SageMaker metric definitions pick up from the training log.
     print(f"validation:rmse={validation['rmse']:.4f}; validation:mae={validation['mae']:.4f}")
-    print(f"train:rmse={training['rmse']:.4f}; epochs={result.epochs_run}; best_epoch={result.best_epoch}; seconds={result.seconds:.1f}", flush=True)
+    print(f"train:rmse={training['rmse']:.4f}; epochs={result.epochs_run}; best_epoch={result.best_epoch}; seconds={result.seconds:.1f}")
+    print(f"exported {PREDICTOR_FILE}: within {difference:.2g} rings of the Keras model on {len(probe)} probe rows", flush=True)
     return metadata
 
 
@@ -517,170 +597,6 @@ def main() -> int:
     return 0
 
 
-
-
-class NumpyPredictor:
-    """The trained Dense stack evaluated with numpy: the Keras model's arithmetic, without TensorFlow per call.
-
-    For speed, the scaling is folded into the first layer, and a kernel made of diagonal blocks (an ensemble
-    merged by merge_members) is multiplied block by block; load_predictor() checks the result against Keras.
-    """
-
-    kind = "numpy"
-
-    def __init__(self, mean, scale, layers, low=None, high=None):
-        self.mean = np.asarray(mean, dtype=np.float32).reshape(1, -1)
-        self.scale = np.asarray(scale, dtype=np.float32).reshape(1, -1)
-        self.low = None if low is None else np.asarray(low, dtype=np.float32).reshape(1, -1)
-        self.high = None if high is None else np.asarray(high, dtype=np.float32).reshape(1, -1)
-        self.layers = [(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32), act) for w, b, act in layers]
-        first_kernel, first_bias, first_activation = self.layers[0]
-        kernel = first_kernel / self.scale.reshape(-1, 1)
-        bias = first_bias - (self.mean / self.scale) @ first_kernel
-        self._plan = [(1, kernel, bias.reshape(-1), _NUMPY_ACTIVATIONS[first_activation])]
-        for kernel, bias, activation in self.layers[1:]:
-            groups = _diagonal_blocks(kernel)
-            if groups > 1:
-                rows, columns = kernel.shape[0] // groups, kernel.shape[1] // groups
-                kernel = np.stack([kernel[g * rows : (g + 1) * rows, g * columns : (g + 1) * columns] for g in range(groups)])
-            self._plan.append((groups, np.ascontiguousarray(kernel), bias, _NUMPY_ACTIVATIONS[activation]))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        h = np.asarray(x, dtype=np.float32)
-        if self.low is not None:
-            h = np.minimum(np.maximum(h, self.low), self.high)
-        rows = len(h)
-        for groups, kernel, bias, activation in self._plan:
-            if groups == 1:
-                h = h @ kernel
-            elif rows == 1:
-                h = np.matmul(h.reshape(groups, 1, -1), kernel).reshape(1, -1)
-            else:
-                h = np.matmul(h.reshape(rows, groups, -1).swapaxes(0, 1), kernel).swapaxes(0, 1).reshape(rows, -1)
-            h += bias
-            h = activation(h)
-        return h.reshape(-1)
-
-    def save(self, path: Path | str, **extra):
-        arrays = {"mean": self.mean, "scale": self.scale, **extra}
-        if self.low is not None:
-            arrays.update(low=self.low, high=self.high)
-        for index, (kernel, bias, _) in enumerate(self.layers):
-            arrays[f"kernel_{index}"] = kernel
-            arrays[f"bias_{index}"] = bias
-        activations = np.array([activation for _, _, activation in self.layers])
-        np.savez(path, activations=activations, **arrays)
-
-    @classmethod
-    def load(cls, path: Path | str) -> "NumpyPredictor":
-        with np.load(path, allow_pickle=False) as data:
-            activations = [str(a) for a in data["activations"]]
-            layers = [(data[f"kernel_{i}"], data[f"bias_{i}"], a) for i, a in enumerate(activations)]
-            clip = (data["low"], data["high"]) if "low" in data.files else (None, None)
-            return cls(data["mean"], data["scale"], layers, *clip)
-
-
-def _diagonal_blocks(kernel: np.ndarray) -> int:
-    """The largest number of equal diagonal blocks the kernel is made of, with zeros everywhere else (1 if none)."""
-    rows, columns = kernel.shape
-    for groups in range(min(rows, columns, 64), 1, -1):
-        if rows % groups or columns % groups:
-            continue
-        r, c = rows // groups, columns // groups
-        mask = np.kron(np.eye(groups, dtype=bool), np.ones((r, c), dtype=bool))
-        if not kernel[~mask].any():
-            return groups
-    return 1
-
-
-def _sigmoid(x):
-    return np.float32(1) / (np.float32(1) + np.exp(-x))
-
-
-_NUMPY_ACTIVATIONS = {
-    "linear": lambda x: x,
-    "relu": lambda x: np.maximum(x, np.float32(0), out=x),
-    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
-    "selu": lambda x: np.float32(1.0507009873554805)
-    * np.where(x > 0, x, np.float32(1.6732632423543772) * np.expm1(np.minimum(x, 0))),
-    "tanh": np.tanh,
-    "sigmoid": _sigmoid,
-    "softplus": lambda x: np.logaddexp(np.float32(0), x),
-    "silu": lambda x: x * _sigmoid(x),
-    "exponential": np.exp,
-}
-
-
-def _numpy(tensor) -> np.ndarray:
-    """A model's output as a flat numpy array (np.asarray on a tensor warns under numpy 2)."""
-    import keras
-
-    return keras.ops.convert_to_numpy(tensor).reshape(-1)
-
-
-class KerasPredictor:
-    """The fallback for an architecture NumpyPredictor does not know: calls the Keras model itself."""
-
-    kind = "keras"
-
-    def __init__(self, model):
-        self.model = model
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return _numpy(self.model(np.asarray(x, dtype=np.float32), training=False))
-
-
-def extract_numpy_predictor(model) -> NumpyPredictor | None:
-    """The weights of a [clamp +] Normalization + Dense stack as a NumpyPredictor; None for anything else."""
-    import keras
-
-    layers = list(model.layers)
-    clip = None
-    if layers and type(layers[0]).__name__ == clip_layer_class().__name__:
-        clip, layers = layers[0], layers[1:]
-    if not isinstance(model, keras.Sequential) or len(layers) < 2:
-        return None
-    norm, dense_layers = layers[0], layers[1:]
-    if type(norm) is not keras.layers.Normalization or norm.invert or tuple(norm.axis) not in ((-1,), (1,)):
-        return None
-    stack = []
-    for layer in dense_layers:
-        if type(layer) is not keras.layers.Dense or layer.lora_enabled:
-            return None
-        activation = keras.activations.serialize(layer.activation)
-        activation = activation if isinstance(activation, str) else activation.get("config", {}).get("name", activation)
-        activation = {"swish": "silu"}.get(activation, activation)
-        if activation not in _NUMPY_ACTIVATIONS:
-            return None
-        if layer.use_bias:
-            kernel, bias = (np.asarray(w) for w in layer.get_weights())
-        else:
-            (kernel,) = (np.asarray(w) for w in layer.get_weights())
-            bias = np.zeros(kernel.shape[1], dtype=np.float32)
-        stack.append((kernel, bias, activation))
-    mean = np.asarray(norm.mean).reshape(-1)
-    scale = np.maximum(np.sqrt(np.asarray(norm.variance).reshape(-1)), keras.backend.epsilon())
-    if mean.shape != (len(FEATURES),):
-        return None
-    if clip is None:
-        return NumpyPredictor(mean, scale, stack)
-    return NumpyPredictor(mean, scale, stack, clip.low, clip.high)
-
-
-def probe_batch(rows: int = 256, seed: int = 0) -> np.ndarray:
-    """Plausible abalone feature rows (one-hot sex, sizes in the data's range) to compare two predictors on."""
-    rng = np.random.default_rng(seed)
-    sex = np.eye(len(SEX_CODES), dtype=np.float32)[rng.integers(0, len(SEX_CODES), rows)]
-    sizes = rng.uniform(0.0, 1.2, size=(rows, len(SIZE_COLUMNS))).astype(np.float32)
-    sizes[:, 2] *= 0.3  # height is a fraction of the other sizes
-    return np.concatenate([sex, sizes], axis=1)
-
-
-def same_predictions(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal up to float32 rounding (the order of additions in a matrix product may differ)."""
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-5, atol=1e-5))
-
-
 def load_keras_model(model_dir: Path | str):
     import keras
 
@@ -692,53 +608,9 @@ def load_keras_model(model_dir: Path | str):
     return keras.saving.load_model(path, compile=False, custom_objects={"abalone>ClipToTrainingRange": clip})
 
 
-def load_predictor(model_dir: Path | str):
-    """The fastest predictor that gives the Keras model's answers: numpy when the forward pass matches on a
-    probe batch, else the Keras model itself."""
-    model = load_keras_model(model_dir)
-    predictor = extract_numpy_predictor(model)
-    if predictor is not None:
-        probe = probe_batch()
-        expected = _numpy(model(probe, training=False))
-        if same_predictions(predictor(probe), expected):
-            return predictor
-        print("the numpy forward pass differs from the Keras model on the probe batch; serving with Keras", file=sys.stderr)
-    return KerasPredictor(model)
-
-
-def prepare_serving(model_dir: Path | str, path: Path | str) -> str:
-    """Done once before the serving workers start: loads the Keras model, and when the numpy forward pass gives
-    its answers, saves that predictor with the probe batch and Keras' answers to `path` (an .npz file).
-
-    Returns "numpy", or "keras" when the workers must load the Keras model themselves (nothing is saved).
-    """
-    predictor = load_predictor(model_dir)
-    if not isinstance(predictor, NumpyPredictor):
-        return KerasPredictor.kind
-    model = load_keras_model(model_dir)
-    probe = probe_batch()
-    predictor.save(path, probe_x=probe, probe_y=_numpy(model(probe, training=False)))
-    return NumpyPredictor.kind
-
-
-def load_probe(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
-    """The probe batch saved by prepare_serving, and the Keras model's answers to it."""
-    with np.load(path, allow_pickle=False) as data:
-        return data["probe_x"], data["probe_y"]
-
-
 def predict(model_dir: Path | str, rows) -> np.ndarray:
-    """Predicted rings for a batch of feature rows (array-like, shape (n, 10) in FEATURES order)."""
+    """Predicted rings for a batch of feature rows (array-like, shape (n, 10) in FEATURES order), by the Keras model."""
     x = np.asarray(rows, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != len(FEATURES):
         raise ValueError(f"rows must have shape (n, {len(FEATURES)}) in the order {', '.join(FEATURES)}; got {x.shape}")
     return np.asarray(load_keras_model(model_dir).predict(x, verbose=0)).reshape(-1)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["prepare-serving"] and len(sys.argv) == 4:
-        print(prepare_serving(sys.argv[2], sys.argv[3]))
-        sys.exit(0)
-    if len(sys.argv) > 1:
-        sys.exit(f"usage: {sys.argv[0]}  (trains under OPT_ML_ROOT) | {sys.argv[0]} prepare-serving MODEL_DIR FILE.npz")
-    sys.exit(main())
