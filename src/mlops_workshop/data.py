@@ -1,7 +1,7 @@
 """The raw abalone data in the UCI form the pipeline stores in S3, and the checks a user's own CSV must pass.
 
 `abalone.csv` has no header and nine columns (RAW_COLUMNS). The ETL job (etl/preprocess.py) and the model
-container (container/model.py) run standalone and keep their own copies of these constants; the tests check
+container (container/contract.py) run standalone and keep their own copies of these constants; the tests check
 that the copies agree with this module.
 """
 

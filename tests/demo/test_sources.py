@@ -107,7 +107,7 @@ def test_a_source_zip_holds_what_a_push_would_with_modes_and_the_same_bytes_each
     entries = zip_entries(body)
     assert set(entries) == set(pushed)
     assert entries["train"] == entries["serve"] == 0o755 and pushed["train"] == "100755"
-    assert entries["model.py"] & 0o111 == 0  # git archive leaves plain files at the extractor's default mode
+    assert entries["training.py"] & 0o111 == 0  # git archive leaves plain files at the extractor's default mode
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in entries)
 
 

@@ -150,6 +150,7 @@ def test_train_in_the_image(training):
     result, opt_ml = training
     assert result.returncode == 0, result.output[-3000:]
     assert (opt_ml / "model" / "model.keras").stat().st_size > 0
+    assert (opt_ml / "model" / "predictor.npz").is_file()
     metadata = json.loads((opt_ml / "model" / "metadata.json").read_text())
     assert metadata["features"] == list(FEATURES)
     assert not (opt_ml / "output" / "failure").exists()

@@ -35,7 +35,7 @@ def test_training_job_and_endpoint_of_the_workshop_model(clients, cloud):
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert "the repository's container/ folder" in cloud.log_path("training", "abalone-small").read_text()
     files = untar(s3.get_object(Bucket=BUCKET, Key="models/abalone-small/output/model.tar.gz")["Body"].read())
-    assert {"model.keras", "metadata.json"} <= set(files)
+    assert {"model.keras", "predictor.npz", "metadata.json"} <= set(files)
     rmse = next(m["Value"] for m in job["FinalMetricDataList"] if m["MetricName"] == "validation:rmse")
     assert 0 < rmse < 10
 
