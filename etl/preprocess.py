@@ -243,12 +243,15 @@ def split(encoded, seed, validation_fraction, test_fraction, location):
                 location, count, 1 - validation_fraction - test_fraction, validation_fraction, test_fraction
             )
         )
+    train, validate, test = split_positions(count, seed, validation_count, test_count)
+    return encoded.iloc[train], encoded.iloc[validate], encoded.iloc[test]
+
+
+def split_positions(count, seed, validation_count, test_count):
+    """The row positions of the train, validate and test splits: one seeded permutation, test rows first."""
     # RandomState's stream is frozen across numpy versions, so a seed gives the same split in Glue and locally.
     order = np.random.RandomState(seed).permutation(count)
-    test = encoded.iloc[order[:test_count]]
-    validate = encoded.iloc[order[test_count:test_count + validation_count]]
-    train = encoded.iloc[order[test_count + validation_count:]]
-    return train, validate, test
+    return order[test_count + validation_count:], order[test_count:test_count + validation_count], order[:test_count]
 
 
 def to_csv_bytes(frame, header):

@@ -7,8 +7,8 @@ import pytest
 
 from mlops_workshop import REPO_ROOT
 
-# The local cloud's fixtures (cloud, clients, aws, ...), for every suite that needs one.
-pytest_plugins = ["testkit.fixtures"]
+# The local cloud's fixtures (cloud, clients, aws, ...) and the trained model's (trained_root, server, ...).
+pytest_plugins = ["testkit.fixtures", "testkit.container"]
 
 
 @pytest.fixture(scope="session")

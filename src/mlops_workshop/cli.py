@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         from .cleanup import main as cleanup_main
         return cleanup_main(rest)
     if args.command == "benchmark":
-        from .benchmark import main as benchmark_main
+        from .benchmarks import main as benchmark_main
         return benchmark_main(rest or ["all"])
     from .repository_validation import main as validation_main
     return validation_main(rest)

@@ -4,7 +4,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlops_workshop import REPO_ROOT
-from mlops_workshop.localcloud import benchmarks
+from mlops_workshop.benchmarks.localcloud import abalone_channel
 from testkit.localcloud import (BUCKET, IMAGE_URI, SAGEMAKER_ROLE, endpoint_settled, training_job_done, training_request,
                                 untar)
 
@@ -27,7 +27,7 @@ def cloud_settings():
 def test_training_job_and_endpoint_of_the_workshop_model(clients, cloud):
     sm, s3 = clients("sagemaker"), clients("s3")
     s3.create_bucket(Bucket=BUCKET)
-    for name, text in benchmarks.abalone_channel().items():
+    for name, text in abalone_channel().items():
         s3.put_object(Bucket=BUCKET, Key=f"training/{name}", Body=text.encode())
 
     sm.create_training_job(**training_request("abalone-small", {"epochs": "5", "patience": "2"}))

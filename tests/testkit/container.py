@@ -1,5 +1,6 @@
-"""Fixtures for the model and serving tests: the real abalone data in the ETL job's form, one model trained
-through the SageMaker contract for the whole session, and the model server run by `container/serve`."""
+"""Fixtures for the model, serving and benchmark tests (tests/conftest.py loads them as a plugin): the real abalone
+data in the ETL job's form, one model trained through the SageMaker contract for the whole session, and the model
+server run by `container/serve`."""
 
 from __future__ import annotations
 
@@ -214,8 +215,6 @@ def pytest_generate_tests(metafunc):
     """`bad_request` runs a test once per case of BAD_REQUESTS, in test_app.py and again through the real server."""
     if "bad_request" in metafunc.fixturenames:
         metafunc.parametrize("bad_request", list(BAD_REQUESTS.values()), ids=list(BAD_REQUESTS))
-
-
 
 
 def nginx_path() -> str | None:

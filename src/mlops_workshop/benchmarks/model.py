@@ -1,8 +1,8 @@
-"""The figures behind the model's targets: `python -m mlops_workshop.benchmark [quality|training|serving|all]`.
+"""The model's figures: its quality, its training time, and serving.
 
 quality   test RMSE of the model recipe (container/trainingjob.json's hyperparameters) for several training
           seeds on a fixed 20% hold-out of the raw data, beside predicting the mean and linear regression,
-          and the same on other random hold-outs
+          and the same on other random hold-outs; the rest is encoded and split as the ETL job does it
 cv        how the recipe was chosen: 4-fold cross-validation on the 80% the fixed hold-out leaves (it never
           sees the hold-out), mean RMSE over folds and seeds; `--set name=value` tries other hyperparameters
 training  wall time of one `container/train` run through the SageMaker contract
@@ -13,16 +13,10 @@ serving   single-row throughput of the model server against a bare Flask endpoin
 
 The load generator is `wrk` when it is installed (Debian: apt-get install wrk), else Python processes with
 keep-alive connections; either is bounded in time. Figures depend on the machine and on what else runs on it.
-
-pipeline  (mlops_workshop.pipeline_benchmark, not part of all) each stage's time from an empty state folder to
-          the production endpoint answering, on a local cloud of its own
-localcloud (mlops_workshop.localcloud.benchmarks, not part of all) the local cloud's start, Lambda round trip
-          and training-job overhead
 """
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import importlib.util
 import json
@@ -41,6 +35,8 @@ import numpy as np
 
 from mlops_workshop import REPO_ROOT
 from mlops_workshop.modelserver import CONTAINER_DIR, ModelServer, memory_kib
+
+ETL_SCRIPT = REPO_ROOT / "etl" / "preprocess.py"
 
 HOLDOUT_FRACTION = 0.2
 HOLDOUT_SEED = 42
@@ -85,17 +81,28 @@ def job_hyperparameters() -> dict:
     return json.loads((CONTAINER_DIR / "trainingjob.json").read_text())["HyperParameters"]
 
 
-def encoded(raw, contract) -> tuple[np.ndarray, np.ndarray]:
-    sex = np.stack([(raw["sex"] == code).to_numpy() for code in contract.SEX_CODES], axis=1).astype(np.float32)
-    sizes = raw[list(contract.SIZE_COLUMNS)].to_numpy(dtype=np.float32)
-    return np.concatenate([sex, sizes], axis=1), raw["rings"].to_numpy(dtype=np.float32)
+def load_etl_job():
+    """etl/preprocess.py, the Glue job's script, imported for its own encoding and split."""
+    name = "mlops_etl_preprocess"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ETL_SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def encoded(raw) -> tuple[np.ndarray, np.ndarray]:
+    """The raw rows as the ETL job encodes them: the features (one-hot sex, then the sizes) and the rings."""
+    etl = load_etl_job()
+    frame = etl.encode(raw)
+    return frame[etl.FEATURES].to_numpy(dtype=np.float32), frame[etl.LABEL].to_numpy(dtype=np.float32)
 
 
 def etl_split(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows cut into (train, validate) in the ETL job's proportions."""
-    order = np.random.RandomState(SPLIT_SEED).permutation(len(rows))
-    validate_count = round(len(rows) * VALIDATE_SHARE)
-    return rows[order[validate_count:]], rows[order[:validate_count]]
+    """Rows cut into (train, validate) as the ETL job cuts its splits, in its proportions."""
+    train, validate, _ = load_etl_job().split_positions(len(rows), SPLIT_SEED, round(len(rows) * VALIDATE_SHARE), 0)
+    return rows[train], rows[validate]
 
 
 def split(x, y, holdout_seed: int) -> dict:
@@ -110,7 +117,7 @@ def split(x, y, holdout_seed: int) -> dict:
 def load_data():
     from mlops_workshop.data import load_raw
 
-    return encoded(load_raw(), load_container_module("contract"))
+    return encoded(load_raw())
 
 
 def rmse(y_true, y_pred) -> float:
@@ -195,7 +202,7 @@ def quality(seeds=TRAINING_SEEDS, other_holdouts=OTHER_HOLDOUT_SEEDS) -> dict:
               f"mean {baseline_mean:.3f}, linear regression {baseline_linear:.3f}")
         results[holdout] = {"median": median, "runs": runs, "mean": baseline_mean, "linear": baseline_linear}
     fixed = results[HOLDOUT_SEED]
-    print(f"  validate RMSE (the split early stopping watches): "
+    print("  validate RMSE (the split early stopping watches): "
           + ", ".join(f"{run['validate_rmse']:.3f}" for run in fixed["runs"]))
     better = all(r["median"] < r["linear"] for r in results.values())
     print(f"  target: median test RMSE <= {TARGET_RMSE:.2f} on the fixed hold-out: {fixed['median']:.3f} "
@@ -486,68 +493,3 @@ def plot(results: dict, path: Path) -> Path | None:
     plt.close(figure)
     return path
 
-
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["pipeline"]:
-        from .pipeline_benchmark import main as pipeline_main
-        return pipeline_main(argv[1:])
-    if argv[:1] == ["localcloud"]:
-        from .localcloud.benchmarks import main as localcloud_main
-        return localcloud_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m mlops_workshop.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("section", nargs="?", default="all",
-                        choices=["quality", "cv", "training", "serving", "all", "pipeline", "localcloud"],
-                        help="pipeline and localcloud (not part of all): the whole pipeline on a new local cloud, "
-                             "and the local cloud's own targets; see `benchmark pipeline --help`, "
-                             "`benchmark localcloud --help`")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each load round (default 5)")
-    parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating load rounds per server (default 2)")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench-results",
-                        help="folder for the plot and results.json (default bench-results/)")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="cv: a hyperparameter to try instead of trainingjob.json's (repeatable)")
-    args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            parser.error(f"--set {item!r}: give NAME=VALUE, e.g. --set l2=0.02")
-        overrides[name.strip()] = value.strip()
-    if overrides:
-        try:
-            load_model_module().parse_hyperparameters({**job_hyperparameters(), **overrides})
-        except Exception as error:  # the model's TrainingError names the bad value and what is allowed
-            parser.error(f"--set: {error}")
-
-    print(machine_line())
-    results = {}
-    sections = ["quality", "training", "serving"] if args.section == "all" else [args.section]
-    with tempfile.TemporaryDirectory(prefix="benchmark-") as scratch:
-        opt_ml = Path(scratch) / "opt_ml"
-        if "quality" in sections:
-            results["quality"] = quality()
-        if "cv" in sections:
-            results["cv"] = crossvalidate(overrides)
-        if "training" in sections or "serving" in sections:
-            trained = training(opt_ml)
-            if "training" in sections:
-                results["training"] = trained
-        if "serving" in sections:
-            results["serving"] = serving(opt_ml, args.seconds, args.connections, args.rounds)
-    print(machine_line())
-
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    picture = plot(results, args.output / "benchmark.png")
-    print(f"results: {args.output / 'results.json'}" + (f", plot: {picture}" if picture else ""))
-    missed = [name for name, result in results.items() if not result.get("met", True)]
-    if missed:
-        print(f"targets missed: {', '.join(missed)}")
-    return 1 if (args.check and missed) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

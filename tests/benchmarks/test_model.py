@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from mlops_workshop import benchmark
+from mlops_workshop.benchmarks import model as benchmark
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ training  a training job of the workshop's model from CreateTrainingJob to Compl
           model's own training time: the time its `train` takes (the local cloud's overhead is everything
           around that). Also printed: the time over the fit alone (metadata.json's training_seconds).
 
-In a program: ``with LocalCloud(".state/bench", port=0) as cloud: benchmarks.benchmark_training(cloud)``.
+In a program: ``with LocalCloud(".state/bench", port=0) as cloud: localcloud.benchmark_training(cloud)``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from mlops_workshop import REPO_ROOT
 from mlops_workshop.config import WorkshopNames
 from mlops_workshop.modelserver import free_port
 
-from .clients import client
+from mlops_workshop.localcloud import LocalCloud, lifecycle
+from mlops_workshop.localcloud.clients import client
+from mlops_workshop.localcloud.images.service import venv_bin
 
 TARGET_OVERHEAD_S = 10.0
 TARGET_READY_S = 2.0
@@ -50,22 +52,18 @@ def lambda_handler(event, context):
 """
 
 
-def abalone_channel(validate_fraction: float = 0.2, seed: int = 42) -> dict[str, str]:
-    """The `training` channel of the container contract from the raw data: train.csv and validate.csv, no
-    header, rings first, then FEATURES (one-hot sex)."""
-    import numpy as np
-
+def abalone_channel(seed: int = 42) -> dict[str, str]:
+    """The `training` channel of the container contract from the raw data, as the ETL job writes it: train.csv and
+    validate.csv, no header, rings first, then the features (one-hot sex)."""
     from mlops_workshop import data
-    frame = data.load_raw()
-    columns = [(frame["sex"] == code).astype(float) for code in data.SEX_CODES]
-    matrix = np.column_stack([frame[data.LABEL].to_numpy(float), *columns,
-                              *(frame[name].to_numpy(float) for name in data.SIZE_COLUMNS)])
-    order = np.random.default_rng(seed).permutation(len(matrix))
-    cut = int(len(matrix) * (1 - validate_fraction))
+    from mlops_workshop.benchmarks.model import load_etl_job
 
-    def text(rows: np.ndarray) -> str:
-        return "".join(",".join(f"{v:g}" for v in row) + "\n" for row in rows)
-    return {"train.csv": text(matrix[order[:cut]]), "validate.csv": text(matrix[order[cut:]])}
+    etl = load_etl_job()
+    defaults = etl.OPTIONAL_ARGUMENTS
+    train, validate, _ = etl.split(etl.encode(data.load_raw()), seed, float(defaults["VALIDATION_FRACTION"]),
+                                   float(defaults["TEST_FRACTION"]), "the bundled data set")
+    return {"train.csv": etl.to_csv_bytes(train, header=False).decode(),
+            "validate.csv": etl.to_csv_bytes(validate, header=False).decode()}
 
 
 def workshop_hyperparameters() -> dict[str, str]:
@@ -83,7 +81,6 @@ def time_train_directly(hyperparameters: dict[str, str], channel: dict[str, str]
     import tempfile
     from pathlib import Path
 
-    from .images.service import venv_bin
     context = REPO_ROOT / "container"
     with tempfile.TemporaryDirectory(prefix="train-direct-") as tmp:
         root = Path(tmp)
@@ -178,8 +175,6 @@ def benchmark_training(cloud: Any, hyperparameters: dict[str, str] | None = None
 
 def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
     """Start a daemon on a new folder `starts` times; seconds until it answers, and until all services are in."""
-    from . import lifecycle
-
     ready, complete = [], []
     for _ in range(starts):
         folder = Path(tempfile.mkdtemp(prefix="localcloud-ready-"))
@@ -238,9 +233,6 @@ def benchmark_lambda(cloud: Any, invokes: int = 20, show: bool = True) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import lifecycle
-    from .server import LocalCloud
-
     parser = argparse.ArgumentParser(prog="mlops-workshop benchmark localcloud", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--starts", type=int, default=3, help="daemon starts timed for `ready` (default 3)")

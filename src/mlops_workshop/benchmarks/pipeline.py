@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import demo, pipeline
-from .localcloud import lifecycle
-from .modelserver import free_port
-from .target import IMAGE_MODES, CloudSession, cloud_dir, cloud_settings, names_for_session
+from .. import demo, pipeline
+from ..localcloud import lifecycle
+from ..modelserver import free_port
+from ..target import IMAGE_MODES, CloudSession, cloud_dir, cloud_settings, names_for_session
 
 TARGET_SECONDS = {"process": 180.0, "engine": 300.0, "auto": 300.0}
 
