@@ -1,0 +1,76 @@
+"""RegisterModel against moto: it approves the package the Dev endpoint serves, or the one named."""
+
+import pytest
+
+from testkit.lambdas import load_lambda
+from testkit.moto import IMAGE, ROLE_ARN, register_package
+
+EXECUTION = "5b0c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
+
+
+@pytest.fixture
+def dev_endpoint(model_group):
+    """The Dev endpoint as the Dev stack makes it: model from a package, configuration, endpoint."""
+    sm = model_group
+    package = register_package(sm, EXECUTION)
+    sm.create_model(ModelName="dev-model", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"ModelPackageName": package})
+    sm.create_endpoint_config(
+        EndpointConfigName="dev-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "dev-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName="abalone-dev", EndpointConfigName="dev-config")
+    return package
+
+
+def test_register_approves_the_package_the_endpoint_serves(dev_endpoint, model_group):
+    register = load_lambda("RegisterModel")
+    evaluation = {"rmse": 2.01, "report": "s3://bucket/report.json"}
+
+    result = register.lambda_handler({"EndpointName": "abalone-dev", "Evaluation": evaluation, "Threshold": 2.5}, None)
+
+    assert result == {"ModelPackageArn": dev_endpoint, "ModelApprovalStatus": "Approved"}
+    package = model_group.describe_model_package(ModelPackageName=dev_endpoint)
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert "RMSE 2.0100 within the threshold 2.5" in package["ApprovalDescription"]
+    properties = package["CustomerMetadataProperties"]
+    assert properties["PipelineExecutionId"] == EXECUTION  # kept
+    assert properties["SystemTestReport"] == "s3://bucket/report.json"
+
+
+def test_register_approves_a_named_package(model_group):
+    register = load_lambda("RegisterModel")
+    package = register_package(model_group, EXECUTION)
+    assert register.register(model_group, {"ModelPackageArn": package})["ModelApprovalStatus"] == "Approved"
+    assert model_group.describe_model_package(ModelPackageName=package)["ModelApprovalStatus"] == "Approved"
+
+
+def test_register_refuses_an_endpoint_without_a_package(model_group):
+    register = load_lambda("RegisterModel")
+    model_group.create_model(
+        ModelName="plain",
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://b/m.tar.gz"},
+    )
+    model_group.create_endpoint_config(
+        EndpointConfigName="plain",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "plain",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    model_group.create_endpoint(EndpointName="plain", EndpointConfigName="plain")
+    with pytest.raises(register.RegistrationError, match="not created from a model package"):
+        register.register(model_group, {"EndpointName": "plain"})
+    with pytest.raises(register.RegistrationError, match="neither"):
+        register.register(model_group, {})
