@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -28,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import REPO_ROOT, codecommit_auth, packaging
+from . import REPO_ROOT, codecommit_auth, packaging, pipeline_jobs
 from .config import WorkshopNames
 
 TEMPLATE = REPO_ROOT / "cloudformation" / "mlops-pipeline.yml"
@@ -529,15 +528,6 @@ def set_monitors(session, names: WorkshopNames, enabled: bool) -> None:
         (events.enable_rule if enabled else events.disable_rule)(Name=rule)
 
 
-def _training_monitor():
-    """lambdas/TrainingJobMonitor/lambda.py, whose registration a person's approval does in the monitor's place."""
-    path = packaging.LAMBDAS_DIR / "TrainingJobMonitor" / packaging.HANDLER_FILE
-    spec = importlib.util.spec_from_file_location("training_job_monitor", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def answer_approval(session, names: WorkshopNames, stage: str, approve: bool, summary: str = "",
                     execution_id: str | None = None) -> str:
     """Approve or reject the approval that waits in `stage` (of `execution_id`, else whichever execution).
@@ -597,8 +587,7 @@ def _register_trained_model(session, names: WorkshopNames, execution_id: str) ->
         raise PipelineError(f"Training job {job_name} is {job['TrainingJobStatus']}"
                             f"{': ' + job['FailureReason'] if job.get('FailureReason') else ''}; there is no model "
                             f"to approve (reject it instead, or wait for it to complete)")
-    os.environ.setdefault("AWS_DEFAULT_REGION", names.region)
-    arn = _training_monitor().register_model_package(sm, names.model_name, job, execution_id)
+    arn = pipeline_jobs.register_model_package(sm, names.model_name, job, execution_id)
     return f"model package {arn} registered"
 
 

@@ -149,7 +149,7 @@ def test_no_approval_for_the_execution_raises_so_eventbridge_retries(aws, codepi
     cp, stubber = codepipeline_stub
     glue, run_id = start_glue_run(EXECUTION_ID)
     expect_state(stubber, "ETLApproval", "ApproveETL", execution_id="another-execution")
-    with pytest.raises(module.ApprovalNotFound, match=EXECUTION_ID):
+    with pytest.raises(module.pipeline_jobs.ApprovalNotFound, match=EXECUTION_ID):
         module.on_glue_event(glue, cp, glue_event(run_id), etl_settings)
 
 

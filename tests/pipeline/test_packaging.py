@@ -1,8 +1,11 @@
 """The Lambda packages and the data set upload: what the stack reads from S3 when it is created."""
 
+import ast
 import csv
 import io
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,9 @@ from testkit.lambdas import import_package
 from testkit.moto import ARTIFACT_BUCKET, DATA_BUCKET
 
 PIPELINE_FUNCTIONS = ["CreateModelGroup", "EtlJobMonitor", "EtlLaunchJob", "TrainingJobMonitor", "TrainingLaunchJob"]
+# The functions that import the shared module, and so find it in their packages.
+SHARING_FUNCTIONS = ["EtlJobMonitor", "EtlLaunchJob", "TrainingJobMonitor", "TrainingLaunchJob"]
+SHARED_MODULE = Path(packaging.__file__).with_name("pipeline_jobs.py")
 
 
 @pytest.fixture
@@ -47,10 +53,64 @@ def test_a_package_is_the_same_bytes_for_the_same_code(lambdas):
     assert packaging.build_package(lambdas / "Alpha") != before
 
 
+def names_in(package):
+    return sorted(zipfile.ZipFile(io.BytesIO(package)).namelist())
+
+
 @pytest.mark.parametrize("name", packaging.lambda_names())
 def test_each_package_imports_and_has_its_handler(name, aws_env):
     module = import_package(packaging.build_package(REPO_ROOT / "lambdas" / name), label=name)
     assert callable(module.lambda_handler)
+
+
+def test_a_function_that_imports_the_shared_module_gets_it_in_its_package(lambdas):
+    (lambdas / "Gamma").mkdir()
+    (lambdas / "Gamma" / "lambda.py").write_text(
+        "import pipeline_jobs\n\n\ndef lambda_handler(event, context):\n    return pipeline_jobs.MAX_APPROVAL_SUMMARY\n"
+    )
+    package = packaging.build_package(lambdas / "Gamma")
+    assert names_in(package) == ["lambda.py", "pipeline_jobs.py"]
+    assert zipfile.ZipFile(io.BytesIO(package)).read("pipeline_jobs.py") == SHARED_MODULE.read_bytes()
+    assert names_in(packaging.build_package(lambdas / "Alpha")) == ["helpers.py", "lambda.py"]
+
+
+def test_the_shared_module_goes_only_to_the_functions_that_import_it():
+    for name in packaging.lambda_names():
+        has_it = "pipeline_jobs.py" in names_in(packaging.build_package(REPO_ROOT / "lambdas" / name))
+        assert has_it == (name in SHARING_FUNCTIONS), name
+
+
+def test_a_handler_imports_the_shared_module_from_its_own_package(aws_env):
+    module = import_package(packaging.build_package(REPO_ROOT / "lambdas" / "EtlJobMonitor"), label="EtlJobMonitor")
+    assert Path(module.pipeline_jobs.__file__).parent == Path(module.__file__).parent
+    assert Path(module.pipeline_jobs.__file__).read_bytes() == SHARED_MODULE.read_bytes()
+
+
+def test_a_package_with_the_shared_module_is_the_same_bytes_for_the_same_code(lambdas, tmp_path, monkeypatch):
+    (lambdas / "Gamma").mkdir()
+    (lambdas / "Gamma" / "lambda.py").write_text("from pipeline_jobs import answer_approval\n")
+    before, alpha = packaging.build_package(lambdas / "Gamma"), packaging.build_package(lambdas / "Alpha")
+    assert packaging.build_package(lambdas / "Gamma") == before
+    for info in zipfile.ZipFile(io.BytesIO(before)).infolist():
+        assert info.date_time == packaging.ZIP_TIMESTAMP, info.filename
+    changed = tmp_path / "pipeline_jobs.py"
+    changed.write_bytes(SHARED_MODULE.read_bytes() + b"\n# changed\n")
+    monkeypatch.setitem(packaging.SHARED_MODULES, "pipeline_jobs", changed)
+    assert packaging.build_package(lambdas / "Gamma") != before
+    assert packaging.build_package(lambdas / "Alpha") == alpha
+
+
+def test_a_function_may_not_hold_its_own_copy_of_the_shared_module(lambdas):
+    (lambdas / "Alpha" / "pipeline_jobs.py").write_text("MAX_APPROVAL_SUMMARY = 1\n")
+    with pytest.raises(ValueError, match="has the name of the shared module"):
+        packaging.build_package(lambdas / "Alpha")
+
+
+def test_the_shared_module_needs_only_what_the_lambda_runtime_has():
+    """It runs in the packages, beside the handler: the standard library and boto3, nothing of this library."""
+    imported = packaging.imported_modules(ast.parse(SHARED_MODULE.read_text(encoding="utf-8")))
+    assert imported - set(sys.stdlib_module_names) <= {"boto3", "botocore"}, imported
+    assert "from ." not in SHARED_MODULE.read_text(encoding="utf-8")
 
 
 def test_bad_folders_are_refused_with_the_reason(lambdas):

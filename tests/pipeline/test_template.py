@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode_str
 
-from mlops_workshop import REPO_ROOT
+from mlops_workshop import REPO_ROOT, packaging
 
 PIPELINE_TEMPLATE = REPO_ROOT / "cloudformation" / "mlops-pipeline.yml"
 TEMPLATE_FOLDERS = ["cloudformation", "container/assets", "tests/system_test"]
@@ -133,8 +133,9 @@ def test_every_lambda_runtime_in_any_template_is_supported():
 
 
 def environment_reads(folder):
-    """The variables a function's code requires: os.environ["NAME"]."""
-    text = (REPO_ROOT / "lambdas" / folder / "lambda.py").read_text(encoding="utf-8")
+    """The variables a function's package requires (its own code and the shared module it gets): os.environ["NAME"]."""
+    contents = packaging.package_contents(REPO_ROOT / "lambdas" / folder)
+    text = "\n".join(body.decode("utf-8") for name, body in contents.items() if name.endswith(".py"))
     return set(re.findall(r'os\.environ\["([A-Z_]+)"\]', text))
 
 
