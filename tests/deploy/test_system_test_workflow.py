@@ -124,13 +124,13 @@ def test_a_good_model_is_approved_and_baselined(deployed, lambdas_run, pipeline,
         "EvaluateEndpoint",
         "CheckThreshold",
         "StartMonitoringBaseline",
-        "RegisterModel",
+        "ApproveModelPackage",
         "SystemTestPassed",
     ]
     assert stand_in.requests == 1
     output = json.loads(described["output"])
     assert output["Evaluation"]["rmse"] == pytest.approx(1.0)
-    assert output["Registration"] == {"ModelPackageArn": pipeline, "ModelApprovalStatus": "Approved"}
+    assert output["Approval"] == {"ModelPackageArn": pipeline, "ModelApprovalStatus": "Approved"}
 
     sm = aws.client("sagemaker")
     assert sm.describe_model_package(ModelPackageName=pipeline)["ModelApprovalStatus"] == "Approved"
@@ -175,7 +175,7 @@ def test_a_function_error_is_caught_and_named(deployed, lambdas_run, pipeline, a
     )
 
 
-def test_a_registration_error_fails_the_test_after_the_baseline_started(deployed, lambdas_run, pipeline, aws):
+def test_a_package_that_cannot_be_found_fails_the_test_after_the_baseline_started(deployed, lambdas_run, pipeline, aws):
     arn, document = deployed
     endpoint_answers(lambdas_run, error=0.5)
     sm = aws.client("sagemaker")
@@ -198,8 +198,8 @@ def test_a_registration_error_fails_the_test_after_the_baseline_started(deployed
     described, entered = run_to_the_end(aws.client("stepfunctions"), arn, document)
 
     assert described["status"] == "FAILED"
-    assert entered[-2:] == ["RegisterModel", "SystemTestFailed"]
-    assert described["error"] == "RegistrationError"
+    assert entered[-2:] == ["ApproveModelPackage", "SystemTestFailed"]
+    assert described["error"] == "ModelPackageNotFound"
     assert "not created from a model package" in json.loads(described["cause"])["errorMessage"]
 
 

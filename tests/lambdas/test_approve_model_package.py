@@ -1,4 +1,4 @@
-"""RegisterModel against moto: it approves the package the Dev endpoint serves, or the one named."""
+"""ApproveModelPackage against moto: it approves the package the Dev endpoint serves, or the one named."""
 
 import pytest
 
@@ -29,11 +29,11 @@ def dev_endpoint(model_group):
     return package
 
 
-def test_register_approves_the_package_the_endpoint_serves(dev_endpoint, model_group):
-    register = load_lambda("RegisterModel")
+def test_the_package_the_endpoint_serves_is_approved(dev_endpoint, model_group):
+    approve = load_lambda("ApproveModelPackage")
     evaluation = {"rmse": 2.01, "report": "s3://bucket/report.json"}
 
-    result = register.lambda_handler({"EndpointName": "abalone-dev", "Evaluation": evaluation, "Threshold": 2.5}, None)
+    result = approve.lambda_handler({"EndpointName": "abalone-dev", "Evaluation": evaluation, "Threshold": 2.5}, None)
 
     assert result == {"ModelPackageArn": dev_endpoint, "ModelApprovalStatus": "Approved"}
     package = model_group.describe_model_package(ModelPackageName=dev_endpoint)
@@ -44,15 +44,15 @@ def test_register_approves_the_package_the_endpoint_serves(dev_endpoint, model_g
     assert properties["SystemTestReport"] == "s3://bucket/report.json"
 
 
-def test_register_approves_a_named_package(model_group):
-    register = load_lambda("RegisterModel")
+def test_a_named_package_is_approved(model_group):
+    approve = load_lambda("ApproveModelPackage")
     package = register_package(model_group, EXECUTION)
-    assert register.register(model_group, {"ModelPackageArn": package})["ModelApprovalStatus"] == "Approved"
+    assert approve.lambda_handler({"ModelPackageArn": package}, None)["ModelApprovalStatus"] == "Approved"
     assert model_group.describe_model_package(ModelPackageName=package)["ModelApprovalStatus"] == "Approved"
 
 
-def test_register_refuses_an_endpoint_without_a_package(model_group):
-    register = load_lambda("RegisterModel")
+def test_an_endpoint_without_a_package_has_nothing_to_approve(model_group):
+    approve = load_lambda("ApproveModelPackage")
     model_group.create_model(
         ModelName="plain",
         ExecutionRoleArn=ROLE_ARN,
@@ -70,7 +70,7 @@ def test_register_refuses_an_endpoint_without_a_package(model_group):
         ],
     )
     model_group.create_endpoint(EndpointName="plain", EndpointConfigName="plain")
-    with pytest.raises(register.RegistrationError, match="not created from a model package"):
-        register.register(model_group, {"EndpointName": "plain"})
-    with pytest.raises(register.RegistrationError, match="neither"):
-        register.register(model_group, {})
+    with pytest.raises(approve.ModelPackageNotFound, match="not created from a model package"):
+        approve.package_to_approve(model_group, endpoint="plain")
+    with pytest.raises(approve.ModelPackageNotFound, match="neither"):
+        approve.lambda_handler({}, None)
