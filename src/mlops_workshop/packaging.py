@@ -70,9 +70,9 @@ def package_contents(folder: str | os.PathLike) -> dict[str, bytes]:
     contents, imported = {}, set()
     for path in _package_files(folder):
         name = path.relative_to(folder).as_posix()
-        if Path(name).stem in SHARED_MODULES and "/" not in name:
+        if name.endswith(".py") and name[:-3] in SHARED_MODULES:
             raise ValueError(
-                f"{path} has the name of the shared module {SHARED_MODULES[Path(name).stem]}, which the build copies "
+                f"{path} has the name of the shared module {SHARED_MODULES[name[:-3]]}, which the build copies "
                 "into the packages that import it: use that one, or name this file otherwise"
             )
         contents[name] = path.read_bytes()

@@ -15,7 +15,7 @@ import yaml
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from testkit.moto import IMAGE, MODEL, MONITOR_IMAGE, NAMES, ROLE_ARN, register_package
+from testkit.moto import IMAGE, MODEL, MONITOR_IMAGE, NAMES, ROLE_ARN, endpoint_config, register_package
 
 EXECUTION = "7d6e5f4a-3b2c-4d1e-9f8a-7b6c5d4e3f2a"
 THRESHOLD = 2.5
@@ -53,21 +53,8 @@ def pipeline(aws, buckets, model_group):
     s3.put_object(Bucket=buckets.artifact_bucket, Key=f"{prefix}/baseline/baseline.csv", Body=BASELINE.encode())
     sm = model_group
     package = register_package(sm, EXECUTION)
-    sm.create_model(
-        ModelName="dev-model", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"ModelPackageName": package}
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName="dev-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "dev-model",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=f"{MODEL}-dev", EndpointConfigName="dev-config")
+    config = endpoint_config(sm, "dev", {"ModelPackageName": package})
+    sm.create_endpoint(EndpointName=f"{MODEL}-dev", EndpointConfigName=config)
     return package
 
 
@@ -175,25 +162,14 @@ def test_a_function_error_is_caught_and_named(deployed, lambdas_run, pipeline, a
     )
 
 
-def test_a_package_that_cannot_be_found_fails_the_test_after_the_baseline_started(deployed, lambdas_run, pipeline, aws):
+def test_an_endpoint_without_a_package_fails_the_test_after_the_baseline_started(deployed, lambdas_run, aws):
     arn, document = deployed
     endpoint_answers(lambdas_run, error=0.5)
     sm = aws.client("sagemaker")
-    sm.create_model(ModelName="plain", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IMAGE})
-    sm.create_endpoint_config(
-        EndpointConfigName="plain",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "plain",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
+    plain = endpoint_config(sm, "plain", {"Image": IMAGE})
     # moto has no UpdateEndpoint: replace the endpoint with one whose model comes from no package.
     sm.delete_endpoint(EndpointName=document["EndpointName"])
-    sm.create_endpoint(EndpointName=document["EndpointName"], EndpointConfigName="plain")
+    sm.create_endpoint(EndpointName=document["EndpointName"], EndpointConfigName=plain)
 
     described, entered = run_to_the_end(aws.client("stepfunctions"), arn, document)
 

@@ -3,7 +3,7 @@
 import pytest
 
 from testkit.lambdas import load_lambda
-from testkit.moto import IMAGE, ROLE_ARN, register_package
+from testkit.moto import IMAGE, endpoint_config, register_package
 
 EXECUTION = "5b0c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"
 
@@ -13,19 +13,8 @@ def dev_endpoint(model_group):
     """The Dev endpoint as the Dev stack makes it: model from a package, configuration, endpoint."""
     sm = model_group
     package = register_package(sm, EXECUTION)
-    sm.create_model(ModelName="dev-model", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"ModelPackageName": package})
-    sm.create_endpoint_config(
-        EndpointConfigName="dev-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "dev-model",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName="abalone-dev", EndpointConfigName="dev-config")
+    config = endpoint_config(sm, "dev", {"ModelPackageName": package})
+    sm.create_endpoint(EndpointName="abalone-dev", EndpointConfigName=config)
     return package
 
 
@@ -53,23 +42,8 @@ def test_a_named_package_is_approved(model_group):
 
 def test_an_endpoint_without_a_package_has_nothing_to_approve(model_group):
     approve = load_lambda("ApproveModelPackage")
-    model_group.create_model(
-        ModelName="plain",
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://b/m.tar.gz"},
-    )
-    model_group.create_endpoint_config(
-        EndpointConfigName="plain",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "plain",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    model_group.create_endpoint(EndpointName="plain", EndpointConfigName="plain")
+    plain = endpoint_config(model_group, "plain", {"Image": IMAGE, "ModelDataUrl": "s3://b/m.tar.gz"})
+    model_group.create_endpoint(EndpointName="plain", EndpointConfigName=plain)
     with pytest.raises(approve.ModelPackageNotFound, match="not created from a model package"):
         approve.package_to_approve(model_group, endpoint="plain")
     with pytest.raises(approve.ModelPackageNotFound, match="neither"):

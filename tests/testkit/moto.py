@@ -39,3 +39,17 @@ def register_package(sm, execution_id: str, approved: bool = False, group: str =
             "TrainingJobName": f"mlops-{MODEL}-{execution_id}",
         },
     )["ModelPackageArn"]
+
+
+def endpoint_config(sm, name: str, container: dict) -> str:
+    """A model of `container` ({"ModelPackageName": arn}, as the Dev stack makes it, or an image and its model
+    data) and an endpoint configuration serving it; returns the configuration's name."""
+    sm.create_model(ModelName=f"{name}-model", ExecutionRoleArn=ROLE_ARN, PrimaryContainer=container)
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": f"{name}-model",
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large",
+    }
+    sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[variant])
+    return f"{name}-config"
