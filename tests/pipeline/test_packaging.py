@@ -71,6 +71,7 @@ def test_a_function_that_imports_the_shared_module_gets_it_in_its_package(lambda
     package = packaging.build_package(lambdas / "Gamma")
     assert names_in(package) == ["lambda.py", "pipeline_jobs.py"]
     assert zipfile.ZipFile(io.BytesIO(package)).read("pipeline_jobs.py") == SHARED_MODULE.read_bytes()
+    assert import_package(package, label="Gamma").lambda_handler({}, None) == 512
     assert names_in(packaging.build_package(lambdas / "Alpha")) == ["helpers.py", "lambda.py"]
 
 
