@@ -4,14 +4,14 @@ The run reads the raw data from the data bucket and writes its splits under s3:/
 The job's outcome reaches the ETLApproval stage through EventBridge and the EtlJobMonitor function.
 """
 
-import io
 import json
 import logging
 import os
-import zipfile
 
 import boto3
 from botocore.exceptions import ClientError
+
+import pipeline_jobs  # src/mlops_workshop/pipeline_jobs.py, copied into the package at build time
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -26,55 +26,14 @@ SCRIPT_FILE = "preprocess.py"
 CREATE_ONLY_KEYS = ("Name", "Tags")
 
 
-class ConfigurationError(Exception):
-    """The action's input or configuration is wrong; the message says what to fix."""
-
-
-def execution_id_from(job_data):
-    """The pipeline execution id, passed as {"ExecutionId": "#{codepipeline.PipelineExecutionId}"} in UserParameters."""
-    raw = job_data.get("actionConfiguration", {}).get("configuration", {}).get("UserParameters", "")
-    try:
-        execution_id = json.loads(raw).get("ExecutionId", "") if raw else ""
-    except (ValueError, AttributeError) as error:
-        raise ConfigurationError(f"UserParameters is not a JSON object: {raw!r}") from error
-    if not execution_id or execution_id.startswith("#{"):
-        raise ConfigurationError(
-            'UserParameters must be {"ExecutionId": "#{codepipeline.PipelineExecutionId}"} so the job can name '
-            f"this execution's data; got {raw!r}"
-        )
-    return execution_id
-
-
-def read_artifact_files(s3_client, artifacts, names):
-    """Read the named files from the root of the first input artifact zip that holds them all."""
-    if not artifacts:
-        raise ConfigurationError("The action has no input artifact: give it the ETL source output")
-    found = {}
-    for artifact in artifacts:
-        location = artifact["location"]["s3Location"]
-        body = s3_client.get_object(Bucket=location["bucketName"], Key=location["objectKey"])["Body"].read()
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(body))
-        except zipfile.BadZipFile as error:
-            raise ConfigurationError(f"Input artifact {artifact.get('name')} is not a zip archive") from error
-        with archive:
-            found = {name: archive.read(name) for name in names if name in archive.namelist()}
-        if len(found) == len(names):
-            return found
-    missing = ", ".join(name for name in names if name not in found)
-    raise ConfigurationError(
-        f"The input artifact has no {missing} at its root: push the ETL job's files to the branch the ETL source reads"
-    )
-
-
 def job_definition(job_json, job_name, role_arn, script_location):
     """The CreateJob request: job.json with this pipeline's job name, role and script location filled in."""
     try:
         definition = json.loads(job_json)
     except ValueError as error:
-        raise ConfigurationError(f"{JOB_FILE} is not valid JSON: {error}") from error
+        raise pipeline_jobs.ConfigurationError(f"{JOB_FILE} is not valid JSON: {error}") from error
     if not isinstance(definition, dict) or not isinstance(definition.get("Command"), dict):
-        raise ConfigurationError(f"{JOB_FILE} must be a Glue CreateJob request with a Command object")
+        raise pipeline_jobs.ConfigurationError(f"{JOB_FILE} must be a Glue CreateJob request with a Command object")
     definition["Name"] = job_name
     definition["Role"] = role_arn
     definition["Command"]["ScriptLocation"] = script_location
@@ -97,8 +56,14 @@ def create_or_update_job(glue_client, definition):
 
 def launch(s3_client, glue_client, job_data, settings):
     """Upload the script, create or update the job, start the run. Returns (summary, run id)."""
-    execution_id = execution_id_from(job_data)
-    files = read_artifact_files(s3_client, job_data.get("inputArtifacts", []), [JOB_FILE, SCRIPT_FILE])
+    execution_id = pipeline_jobs.execution_id_from(job_data)
+    files = pipeline_jobs.read_artifact_files(
+        s3_client,
+        job_data.get("inputArtifacts", []),
+        [JOB_FILE, SCRIPT_FILE],
+        source="ETL source",
+        fix="push the ETL job's files to the branch it reads",
+    )
     script_key = f"{execution_id}/code/{SCRIPT_FILE}"
     s3_client.put_object(Bucket=settings["artifact_bucket"], Key=script_key, Body=files[SCRIPT_FILE])
     definition = job_definition(
@@ -114,7 +79,7 @@ def launch(s3_client, glue_client, job_data, settings):
             "--S3_OUTPUT_BUCKET": settings["artifact_bucket"],
             "--S3_OUTPUT_KEY_PREFIX": f"{execution_id}/input",
             # The monitor reads this back to find the approval of this execution.
-            "--PIPELINE_EXECUTION_ID": execution_id,
+            pipeline_jobs.GLUE_EXECUTION_ARGUMENT: execution_id,
         },
     )["JobRunId"]
     source = f"s3://{settings['data_bucket']}/{settings['raw_data_key']}"
@@ -139,15 +104,8 @@ def lambda_handler(event, context):
         summary, run_id = launch(s3, glue, job["data"], settings_from_environment())
     except Exception as error:  # noqa: BLE001 - every failure is reported to CodePipeline
         logger.exception("ETL launch failed")
-        failure_type = "ConfigurationError" if isinstance(error, (ConfigurationError, KeyError)) else "JobFailed"
-        message = f"Could not start the ETL job: {type(error).__name__}: {error}"
-        details = {"type": failure_type, "message": message[:5000]}
-        if getattr(context, "aws_request_id", None):
-            details["externalExecutionId"] = context.aws_request_id
-        codepipeline.put_job_failure_result(jobId=job["id"], failureDetails=details)
+        message = pipeline_jobs.report_job_failure(codepipeline, job["id"], error, "the ETL job", context)
         return {"status": "failed", "message": message}
     logger.info(summary)
-    codepipeline.put_job_success_result(
-        jobId=job["id"], executionDetails={"summary": summary[:2048], "externalExecutionId": run_id}
-    )
+    pipeline_jobs.report_job_success(codepipeline, job["id"], summary, run_id)
     return {"status": "started", "runId": run_id}

@@ -2,10 +2,14 @@
 
 Each folder lambdas/<Name>/ with a lambda.py becomes s3://<artifact bucket>/<prefix>/<Name>.zip, the key the
 stack's LambdaCodePrefix parameter points at; the abalone CSV goes to the data bucket at WorkshopNames.raw_data_key.
+A function that imports a shared module (`import pipeline_jobs`) gets that module of this library at the root of
+its package, beside its lambda.py: one copy of the code in the repository, and a package holds only what its
+function runs.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import zipfile
@@ -16,6 +20,8 @@ from mlops_workshop.config import WorkshopNames
 
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 HANDLER_FILE = "lambda.py"
+# The modules of this library a function may import by name, each copied into the packages of the functions that do.
+SHARED_MODULES = {"pipeline_jobs": Path(__file__).with_name("pipeline_jobs.py")}
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache"}
 SKIPPED_SUFFIXES = {".pyc", ".pyo"}
 # A fixed timestamp makes a package's bytes depend on its files only, so unchanged code gives an unchanged zip.
@@ -39,8 +45,19 @@ def _package_files(folder: Path) -> list[Path]:
     return files
 
 
-def build_package(folder: str | os.PathLike) -> bytes:
-    """The zip of one function folder, files at the archive root (the handler is lambda.lambda_handler)."""
+def imported_modules(tree: ast.AST) -> set[str]:
+    """The top-level names a module's absolute imports name (`import a.b` and `from a import b` give "a")."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def package_contents(folder: str | os.PathLike) -> dict[str, bytes]:
+    """{name in the zip: bytes} of one function: its folder's files, and the shared modules its code imports."""
     folder = Path(folder)
     handler = folder / HANDLER_FILE
     if not handler.is_file():
@@ -50,17 +67,36 @@ def build_package(folder: str | os.PathLike) -> bytes:
             f"{folder} has a requirements.txt: the packages carry only the function's own code (boto3 comes with "
             "the Lambda runtime), so vendor what else it needs into the folder or drop the file"
         )
-    try:
-        compile(handler.read_text(encoding="utf-8"), str(handler), "exec")
-    except SyntaxError as error:
-        raise ValueError(f"{handler} does not compile: {error}") from error
+    contents, imported = {}, set()
+    for path in _package_files(folder):
+        name = path.relative_to(folder).as_posix()
+        if name.endswith(".py") and name[:-3] in SHARED_MODULES:
+            raise ValueError(
+                f"{path} has the name of the shared module {SHARED_MODULES[name[:-3]]}, which the build copies "
+                "into the packages that import it: use that one, or name this file otherwise"
+            )
+        contents[name] = path.read_bytes()
+        if path.suffix == ".py":
+            try:
+                tree = ast.parse(contents[name], str(path))
+                compile(tree, str(path), "exec")
+            except SyntaxError as error:
+                raise ValueError(f"{path} does not compile: {error}") from error
+            imported |= imported_modules(tree)
+    for module in sorted(imported & SHARED_MODULES.keys()):
+        contents[f"{module}.py"] = SHARED_MODULES[module].read_bytes()
+    return dict(sorted(contents.items()))
+
+
+def build_package(folder: str | os.PathLike) -> bytes:
+    """The zip of one function folder, files at the archive root (the handler is lambda.lambda_handler)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in _package_files(folder):
-            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=ZIP_TIMESTAMP)
+        for name, body in package_contents(folder).items():
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, body)
     return buffer.getvalue()
 
 

@@ -7,6 +7,8 @@ import shutil
 import pytest
 import yaml
 
+from testkit.moto import register_package
+
 EXECUTION = "0f6c5a2e-1111-4b8e-9d7a-5c3e2a1b0c9d"
 MODEL = "abalone"
 ROLE_ARN = "arn:aws:iam::123456789012:role/mlops-sagemaker"
@@ -29,10 +31,10 @@ def data_bucket_env(monkeypatch):
     monkeypatch.setenv("DATA_BUCKET", DATA_BUCKET)
 
 
-def test_prd_deploys_the_latest_approved_package(kit, container_build, model_group, tmp_path):
-    kit.register_package(model_group, "older-approved", approved=True)
-    latest_approved = kit.register_package(model_group, "latest-approved", approved=True)
-    kit.register_package(model_group, EXECUTION)  # newer, but still pending
+def test_prd_deploys_the_latest_approved_package(container_build, model_group, tmp_path):
+    register_package(model_group, "older-approved", approved=True)
+    latest_approved = register_package(model_group, "latest-approved", approved=True)
+    register_package(model_group, EXECUTION)  # newer, but still pending
 
     assert run(container_build, tmp_path, stages="Prd") == 0
 
@@ -43,10 +45,10 @@ def test_prd_deploys_the_latest_approved_package(kit, container_build, model_gro
     assert parameters["RoleArn"] == ROLE_ARN
 
 
-def test_dev_deploys_the_package_this_execution_registered(kit, container_build, model_group, tmp_path):
-    kit.register_package(model_group, "earlier", approved=True)
-    mine = kit.register_package(model_group, EXECUTION)
-    kit.register_package(model_group, "a-later-execution")
+def test_dev_deploys_the_package_this_execution_registered(container_build, model_group, tmp_path):
+    register_package(model_group, "earlier", approved=True)
+    mine = register_package(model_group, EXECUTION)
+    register_package(model_group, "a-later-execution")
 
     assert run(container_build, tmp_path, stages="Dev") == 0
 
@@ -59,17 +61,17 @@ def test_dev_deploys_the_package_this_execution_registered(kit, container_build,
     assert not (tmp_path / "Prd-config-export.json").exists()
 
 
-def test_dev_without_an_execution_id_takes_the_newest_package_not_rejected(kit, container_build, model_group, tmp_path):
-    newest_usable = kit.register_package(model_group, "one")
-    rejected = kit.register_package(model_group, "two")
+def test_dev_without_an_execution_id_takes_the_newest_package_not_rejected(container_build, model_group, tmp_path):
+    newest_usable = register_package(model_group, "one")
+    rejected = register_package(model_group, "two")
     model_group.update_model_package(ModelPackageArn=rejected, ModelApprovalStatus="Rejected")
 
     assert run(container_build, tmp_path, stages="Dev", execution=None) == 0
     assert export(tmp_path, "Dev")["Parameters"]["ModelPackageArn"] == newest_usable
 
 
-def test_no_approved_package_fails_clearly(kit, container_build, model_group, tmp_path, capsys):
-    kit.register_package(model_group, EXECUTION)
+def test_no_approved_package_fails_clearly(container_build, model_group, tmp_path, capsys):
+    register_package(model_group, EXECUTION)
 
     assert run(container_build, tmp_path, stages="Prd") == 1
 
@@ -79,8 +81,8 @@ def test_no_approved_package_fails_clearly(kit, container_build, model_group, tm
     assert not (tmp_path / "Prd-config-export.json").exists()
 
 
-def test_no_package_of_this_execution_fails_clearly(kit, container_build, model_group, tmp_path, capsys):
-    kit.register_package(model_group, "another-execution")
+def test_no_package_of_this_execution_fails_clearly(container_build, model_group, tmp_path, capsys):
+    register_package(model_group, "another-execution")
 
     assert run(container_build, tmp_path, stages="Dev") == 1
     message = capsys.readouterr().err
@@ -93,9 +95,9 @@ def test_a_missing_group_says_so(container_build, aws, tmp_path, capsys):
     assert "CreateModelGroup" in capsys.readouterr().err
 
 
-def test_both_stages_merge_the_configuration_files(kit, container_build, model_group, tmp_path, repo_root):
-    kit.register_package(model_group, EXECUTION)
-    approved = kit.register_package(model_group, "approved", approved=True)
+def test_both_stages_merge_the_configuration_files(container_build, model_group, tmp_path, repo_root):
+    register_package(model_group, EXECUTION)
+    approved = register_package(model_group, "approved", approved=True)
 
     assert run(container_build, tmp_path) == 0
 
@@ -112,9 +114,9 @@ def test_both_stages_merge_the_configuration_files(kit, container_build, model_g
 
 
 def test_an_unknown_parameter_in_a_configuration_is_refused(
-    kit, container_build, model_group, tmp_path, repo_root, capsys
+    container_build, model_group, tmp_path, repo_root, capsys
 ):
-    kit.register_package(model_group, EXECUTION)
+    register_package(model_group, EXECUTION)
     assets = tmp_path / "assets"
     shutil.copytree(repo_root / "container" / "assets", assets)
     config = json.loads((assets / "Dev-config.json").read_text())
@@ -125,8 +127,8 @@ def test_an_unknown_parameter_in_a_configuration_is_refused(
     assert "InstanceTyp" in capsys.readouterr().err
 
 
-def test_capacity_outside_the_scaling_range_is_refused(kit, container_build, model_group, tmp_path, repo_root, capsys):
-    kit.register_package(model_group, "approved", approved=True)
+def test_capacity_outside_the_scaling_range_is_refused(container_build, model_group, tmp_path, repo_root, capsys):
+    register_package(model_group, "approved", approved=True)
     assets = tmp_path / "assets"
     shutil.copytree(repo_root / "container" / "assets", assets)
     config = json.loads((assets / "Prd-config.json").read_text())
@@ -150,8 +152,8 @@ def test_missing_settings_are_named(container_build, aws, monkeypatch, capsys):
 # moto has no CloudFormation model of Application Auto Scaling and skips those resources; cfn-lint checks them.
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS..ApplicationAutoScaling")
 @pytest.mark.parametrize("stage", ["Dev", "Prd"])
-def test_the_parameters_deploy_in_cloudformation(kit, container_build, model_group, aws, tmp_path, stage):
-    package = kit.register_package(model_group, EXECUTION, approved=stage == "Prd")
+def test_the_parameters_deploy_in_cloudformation(container_build, model_group, aws, tmp_path, stage):
+    package = register_package(model_group, EXECUTION, approved=stage == "Prd")
     assert run(container_build, tmp_path, stages=stage) == 0
     written = export(tmp_path, stage)
 
@@ -182,9 +184,9 @@ def test_the_parameters_deploy_in_cloudformation(kit, container_build, model_gro
         assert capture["DestinationS3Uri"] == f"s3://{DATA_BUCKET}/datacapture"
 
 
-def test_the_buildspec_publishes_what_the_build_writes(kit, container_build, model_group, tmp_path, repo_root):
-    kit.register_package(model_group, EXECUTION)
-    kit.register_package(model_group, "approved", approved=True)
+def test_the_buildspec_publishes_what_the_build_writes(container_build, model_group, tmp_path, repo_root):
+    register_package(model_group, EXECUTION)
+    register_package(model_group, "approved", approved=True)
     assert run(container_build, tmp_path) == 0
 
     spec = yaml.safe_load((repo_root / "container" / "buildspec.yml").read_text())

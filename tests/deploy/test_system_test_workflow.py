@@ -15,6 +15,8 @@ import yaml
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from testkit.moto import IMAGE, MODEL, MONITOR_IMAGE, NAMES, ROLE_ARN, endpoint_config, register_package
+
 EXECUTION = "7d6e5f4a-3b2c-4d1e-9f8a-7b6c5d4e3f2a"
 THRESHOLD = 2.5
 TEST_ROWS = [
@@ -42,7 +44,7 @@ class EndpointStandIn:
 
 
 @pytest.fixture
-def pipeline(kit, aws, buckets, model_group):
+def pipeline(aws, buckets, model_group):
     """What the pipeline has made by the SystemTest stage: the ETL splits, the package, the Dev endpoint."""
     s3 = aws.client("s3")
     prefix = f"{EXECUTION}/input"
@@ -50,33 +52,20 @@ def pipeline(kit, aws, buckets, model_group):
     s3.put_object(Bucket=buckets.artifact_bucket, Key=f"{prefix}/testing/test.csv", Body=body.encode())
     s3.put_object(Bucket=buckets.artifact_bucket, Key=f"{prefix}/baseline/baseline.csv", Body=BASELINE.encode())
     sm = model_group
-    package = kit.register_package(sm, EXECUTION)
-    sm.create_model(
-        ModelName="dev-model", ExecutionRoleArn=kit.ROLE_ARN, PrimaryContainer={"ModelPackageName": package}
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName="dev-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "dev-model",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=f"{kit.MODEL}-dev", EndpointConfigName="dev-config")
+    package = register_package(sm, EXECUTION)
+    config = endpoint_config(sm, "dev", {"ModelPackageName": package})
+    sm.create_endpoint(EndpointName=f"{MODEL}-dev", EndpointConfigName=config)
     return package
 
 
-def build_args(kit, tmp_path, *extra):
+def build_args(tmp_path, *extra):
     return [
-        "--model-name", kit.MODEL,
-        "--artifact-bucket", kit.NAMES.artifact_bucket,
-        "--data-bucket", kit.NAMES.data_bucket,
-        "--sagemaker-role-arn", kit.ROLE_ARN,
+        "--model-name", MODEL,
+        "--artifact-bucket", NAMES.artifact_bucket,
+        "--data-bucket", NAMES.data_bucket,
+        "--sagemaker-role-arn", ROLE_ARN,
         "--pipeline-execution-id", EXECUTION,
-        "--monitor-image-uri", kit.MONITOR_IMAGE,
+        "--monitor-image-uri", MONITOR_IMAGE,
         "--threshold", str(THRESHOLD),
         "--output-dir", str(tmp_path),
         "--poll", "0.05",
@@ -86,11 +75,11 @@ def build_args(kit, tmp_path, *extra):
 
 
 @pytest.fixture
-def deployed(kit, workflow_build, pipeline, lambdas_run, tmp_path, aws):
+def deployed(workflow_build, pipeline, lambdas_run, tmp_path, aws):
     """Run the workflow build; returns (state machine ARN, execution input)."""
-    assert workflow_build.main(build_args(kit, tmp_path)) == 0
+    assert workflow_build.main(build_args(tmp_path)) == 0
     machines = aws.client("stepfunctions").list_state_machines()["stateMachines"]
-    (machine,) = [m for m in machines if m["name"] == f"{kit.MODEL}-system-test"]
+    (machine,) = [m for m in machines if m["name"] == f"{MODEL}-system-test"]
     return machine["stateMachineArn"], json.loads((tmp_path / "workflow-input.json").read_text())
 
 
@@ -111,7 +100,7 @@ def endpoint_answers(lambdas_run, error):
     return stand_in
 
 
-def test_a_good_model_is_approved_and_baselined(kit, deployed, lambdas_run, pipeline, aws):
+def test_a_good_model_is_approved_and_baselined(deployed, lambdas_run, pipeline, aws):
     arn, document = deployed
     stand_in = endpoint_answers(lambdas_run, error=1.0)
 
@@ -122,18 +111,18 @@ def test_a_good_model_is_approved_and_baselined(kit, deployed, lambdas_run, pipe
         "EvaluateEndpoint",
         "CheckThreshold",
         "StartMonitoringBaseline",
-        "RegisterModel",
+        "ApproveModelPackage",
         "SystemTestPassed",
     ]
     assert stand_in.requests == 1
     output = json.loads(described["output"])
     assert output["Evaluation"]["rmse"] == pytest.approx(1.0)
-    assert output["Registration"] == {"ModelPackageArn": pipeline, "ModelApprovalStatus": "Approved"}
+    assert output["Approval"] == {"ModelPackageArn": pipeline, "ModelApprovalStatus": "Approved"}
 
     sm = aws.client("sagemaker")
     assert sm.describe_model_package(ModelPackageName=pipeline)["ModelApprovalStatus"] == "Approved"
     job = sm.describe_processing_job(ProcessingJobName=output["Baseline"]["ProcessingJobName"])
-    assert job["AppSpecification"]["ImageUri"] == kit.MONITOR_IMAGE
+    assert job["AppSpecification"]["ImageUri"] == MONITOR_IMAGE
     assert job["ProcessingInputs"][0]["S3Input"]["S3Uri"] == document["BaselineDataUri"]
     bucket, key = document["ReportUri"][5:].split("/", 1)
     report = json.loads(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -173,59 +162,48 @@ def test_a_function_error_is_caught_and_named(deployed, lambdas_run, pipeline, a
     )
 
 
-def test_a_registration_error_fails_the_test_after_the_baseline_started(kit, deployed, lambdas_run, pipeline, aws):
+def test_an_endpoint_without_a_package_fails_the_test_after_the_baseline_started(deployed, lambdas_run, aws):
     arn, document = deployed
     endpoint_answers(lambdas_run, error=0.5)
     sm = aws.client("sagemaker")
-    sm.create_model(ModelName="plain", ExecutionRoleArn=kit.ROLE_ARN, PrimaryContainer={"Image": kit.IMAGE})
-    sm.create_endpoint_config(
-        EndpointConfigName="plain",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "plain",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
+    plain = endpoint_config(sm, "plain", {"Image": IMAGE})
     # moto has no UpdateEndpoint: replace the endpoint with one whose model comes from no package.
     sm.delete_endpoint(EndpointName=document["EndpointName"])
-    sm.create_endpoint(EndpointName=document["EndpointName"], EndpointConfigName="plain")
+    sm.create_endpoint(EndpointName=document["EndpointName"], EndpointConfigName=plain)
 
     described, entered = run_to_the_end(aws.client("stepfunctions"), arn, document)
 
     assert described["status"] == "FAILED"
-    assert entered[-2:] == ["RegisterModel", "SystemTestFailed"]
-    assert described["error"] == "RegistrationError"
+    assert entered[-2:] == ["ApproveModelPackage", "SystemTestFailed"]
+    assert described["error"] == "ModelPackageNotFound"
     assert "not created from a model package" in json.loads(described["cause"])["errorMessage"]
 
 
-def test_the_build_runs_the_test_itself_when_asked(kit, workflow_build, pipeline, lambdas_run, tmp_path, capsys):
+def test_the_build_runs_the_test_itself_when_asked(workflow_build, pipeline, lambdas_run, tmp_path, capsys):
     endpoint_answers(lambdas_run, error=3.0)
-    assert workflow_build.main(build_args(kit, tmp_path, "--start-execution")) == 1
+    assert workflow_build.main(build_args(tmp_path, "--start-execution")) == 1
     assert "ThresholdNotMet" in capsys.readouterr().err
 
     endpoint_answers(lambdas_run, error=0.0)
-    assert workflow_build.main(build_args(kit, tmp_path, "--start-execution")) == 0
+    assert workflow_build.main(build_args(tmp_path, "--start-execution")) == 0
     assert "System test passed" in capsys.readouterr().out
 
 
-def test_building_again_updates_in_place(kit, workflow_build, deployed, tmp_path, aws):
+def test_building_again_updates_in_place(workflow_build, deployed, tmp_path, aws):
     arn, _ = deployed
-    assert workflow_build.main(build_args(kit, tmp_path, "--threshold", "2.0")) == 0
+    assert workflow_build.main(build_args(tmp_path, "--threshold", "2.0")) == 0
 
     sfn = aws.client("stepfunctions")
     assert [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]] == [arn]
     stacks = aws.client("cloudformation").describe_stacks()["Stacks"]
-    assert [s["StackName"] for s in stacks] == [f"{kit.MODEL}-system-test"]
+    assert [s["StackName"] for s in stacks] == [f"{MODEL}-system-test"]
     assert stacks[0]["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
     assert json.loads((tmp_path / "workflow-input.json").read_text())["Threshold"] == 2.0
     deployed_definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
     assert deployed_definition == json.loads((tmp_path / "workflow.json").read_text())
 
 
-def stubbed_stack_clients(kit, statuses_and_calls):
+def stubbed_stack_clients(statuses_and_calls):
     """CloudFormation and S3 clients that answer the given sequence; what moto does not do (it always updates)."""
     cfn = boto3.client("cloudformation", region_name="us-east-1")
     s3 = boto3.client("s3", region_name="us-east-1")
@@ -249,30 +227,29 @@ def stubbed_stack_clients(kit, statuses_and_calls):
     return cfn, s3, cfn_stubber
 
 
-def test_an_unchanged_stack_is_left_alone(kit, workflow_build, tmp_path, aws_env):
-    settings = workflow_build.parse_args(build_args(kit, tmp_path))
+def test_an_unchanged_stack_is_left_alone(workflow_build, tmp_path, aws_env):
+    settings = workflow_build.parse_args(build_args(tmp_path))
     cfn, s3, stubber = stubbed_stack_clients(
-        kit,
         ["UPDATE_COMPLETE", ("update_stack", "No updates are to be performed."), "UPDATE_COMPLETE", "UPDATE_COMPLETE"],
     )
     assert workflow_build.deploy_resources(cfn, s3, settings)["WorkflowRoleArn"].endswith("role/w")
     stubber.assert_no_pending_responses()
 
 
-def test_a_stack_that_failed_to_create_is_replaced(kit, workflow_build, tmp_path, aws_env):
-    settings = workflow_build.parse_args(build_args(kit, tmp_path))
+def test_a_stack_that_failed_to_create_is_replaced(workflow_build, tmp_path, aws_env):
+    settings = workflow_build.parse_args(build_args(tmp_path))
     missing = ("describe_stacks", "Stack with id abalone-system-test does not exist")
     cfn, s3, stubber = stubbed_stack_clients(
-        kit, ["ROLLBACK_COMPLETE", "delete_stack", missing, "create_stack", "CREATE_COMPLETE", "CREATE_COMPLETE"]
+        ["ROLLBACK_COMPLETE", "delete_stack", missing, "create_stack", "CREATE_COMPLETE", "CREATE_COMPLETE"]
     )
     assert workflow_build.deploy_resources(cfn, s3, settings)["WorkflowRoleArn"].endswith("role/w")
     stubber.assert_no_pending_responses()
 
 
-def test_a_failed_stack_reports_why(kit, workflow_build, tmp_path, aws_env):
-    settings = workflow_build.parse_args(build_args(kit, tmp_path))
+def test_a_failed_stack_reports_why(workflow_build, tmp_path, aws_env):
+    settings = workflow_build.parse_args(build_args(tmp_path))
     cfn, s3, stubber = stubbed_stack_clients(
-        kit, [("describe_stacks", "Stack with id x does not exist"), "create_stack", "ROLLBACK_COMPLETE"]
+        [("describe_stacks", "Stack with id x does not exist"), "create_stack", "ROLLBACK_COMPLETE"]
     )
     event = {
         "StackId": "x",
@@ -288,8 +265,8 @@ def test_a_failed_stack_reports_why(kit, workflow_build, tmp_path, aws_env):
         workflow_build.deploy_resources(cfn, s3, settings)
 
 
-def test_the_state_machine_is_well_formed(kit, workflow_build, tmp_path, aws_env):
-    assert workflow_build.main(build_args(kit, tmp_path, "--write-only")) == 0
+def test_the_state_machine_is_well_formed(workflow_build, tmp_path, aws_env):
+    assert workflow_build.main(build_args(tmp_path, "--write-only")) == 0
     machine = json.loads((tmp_path / "workflow.json").read_text())
     states = machine["States"]
 
@@ -319,20 +296,20 @@ def test_the_state_machine_is_well_formed(kit, workflow_build, tmp_path, aws_env
     }
 
     document = json.loads((tmp_path / "workflow-input.json").read_text())
-    assert document["TestDataUri"] == f"s3://{kit.NAMES.artifact_bucket}/{EXECUTION}/input/testing/test.csv"
-    assert document["EndpointName"] == f"{kit.MODEL}-dev"
+    assert document["TestDataUri"] == f"s3://{NAMES.artifact_bucket}/{EXECUTION}/input/testing/test.csv"
+    assert document["EndpointName"] == f"{MODEL}-dev"
     assert isinstance(document["Threshold"], float)
 
 
-def test_missing_lambda_packages_are_named(kit, workflow_build, aws, tmp_path, capsys):
-    aws.client("s3").create_bucket(Bucket=kit.NAMES.artifact_bucket)
-    assert workflow_build.main(build_args(kit, tmp_path)) == 1
+def test_missing_lambda_packages_are_named(workflow_build, aws, tmp_path, capsys):
+    aws.client("s3").create_bucket(Bucket=NAMES.artifact_bucket)
+    assert workflow_build.main(build_args(tmp_path)) == 1
     message = capsys.readouterr().err
     assert "lambda/EvaluateEndpoint.zip" in message and "upload_lambda_packages" in message
 
 
-def test_the_buildspec_publishes_the_input(kit, workflow_build, repo_root, tmp_path, aws_env):
-    assert workflow_build.main(build_args(kit, tmp_path, "--write-only")) == 0
+def test_the_buildspec_publishes_the_input(workflow_build, repo_root, tmp_path, aws_env):
+    assert workflow_build.main(build_args(tmp_path, "--write-only")) == 0
     spec = yaml.safe_load((repo_root / "tests" / "system_test" / "buildspec.yml").read_text())
     assert f"--output-dir {spec['artifacts']['base-directory']}" in " ".join(spec["phases"]["build"]["commands"])
     written = sorted(path.name for path in tmp_path.iterdir())

@@ -1,17 +1,24 @@
 """The Lambda packages and the data set upload: what the stack reads from S3 when it is created."""
 
+import ast
 import csv
-import importlib.util
 import io
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from mlops_workshop import REPO_ROOT, packaging
 from mlops_workshop.config import WorkshopNames
 from mlops_workshop.data import DataValidationError
+from testkit.lambdas import import_package
+from testkit.moto import ARTIFACT_BUCKET, DATA_BUCKET
 
 PIPELINE_FUNCTIONS = ["CreateModelGroup", "EtlJobMonitor", "EtlLaunchJob", "TrainingJobMonitor", "TrainingLaunchJob"]
+# The functions that import the shared module, and so find it in their packages.
+SHARING_FUNCTIONS = ["EtlJobMonitor", "EtlLaunchJob", "TrainingJobMonitor", "TrainingLaunchJob"]
+SHARED_MODULE = Path(packaging.__file__).with_name("pipeline_jobs.py")
 
 
 @pytest.fixture
@@ -46,13 +53,65 @@ def test_a_package_is_the_same_bytes_for_the_same_code(lambdas):
     assert packaging.build_package(lambdas / "Alpha") != before
 
 
-@pytest.mark.parametrize("name", PIPELINE_FUNCTIONS)
-def test_each_pipeline_package_imports_and_has_its_handler(name, tmp_path, aws_env):
-    zipfile.ZipFile(io.BytesIO(packaging.build_package(REPO_ROOT / "lambdas" / name))).extractall(tmp_path)
-    spec = importlib.util.spec_from_file_location(f"package_{name}", tmp_path / "lambda.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def names_in(package):
+    return sorted(zipfile.ZipFile(io.BytesIO(package)).namelist())
+
+
+@pytest.mark.parametrize("name", packaging.lambda_names())
+def test_each_package_imports_and_has_its_handler(name, aws_env):
+    module = import_package(packaging.build_package(REPO_ROOT / "lambdas" / name), label=name)
     assert callable(module.lambda_handler)
+
+
+def test_a_function_that_imports_the_shared_module_gets_it_in_its_package(lambdas):
+    (lambdas / "Gamma").mkdir()
+    (lambdas / "Gamma" / "lambda.py").write_text(
+        "import pipeline_jobs\n\n\ndef lambda_handler(event, context):\n    return pipeline_jobs.MAX_APPROVAL_SUMMARY\n"
+    )
+    package = packaging.build_package(lambdas / "Gamma")
+    assert names_in(package) == ["lambda.py", "pipeline_jobs.py"]
+    assert zipfile.ZipFile(io.BytesIO(package)).read("pipeline_jobs.py") == SHARED_MODULE.read_bytes()
+    assert import_package(package, label="Gamma").lambda_handler({}, None) == 512
+    assert names_in(packaging.build_package(lambdas / "Alpha")) == ["helpers.py", "lambda.py"]
+
+
+def test_the_shared_module_goes_only_to_the_functions_that_import_it():
+    for name in packaging.lambda_names():
+        has_it = "pipeline_jobs.py" in names_in(packaging.build_package(REPO_ROOT / "lambdas" / name))
+        assert has_it == (name in SHARING_FUNCTIONS), name
+
+
+def test_a_handler_imports_the_shared_module_from_its_own_package(aws_env):
+    module = import_package(packaging.build_package(REPO_ROOT / "lambdas" / "EtlJobMonitor"), label="EtlJobMonitor")
+    assert Path(module.pipeline_jobs.__file__).parent == Path(module.__file__).parent
+    assert Path(module.pipeline_jobs.__file__).read_bytes() == SHARED_MODULE.read_bytes()
+
+
+def test_a_package_with_the_shared_module_is_the_same_bytes_for_the_same_code(lambdas, tmp_path, monkeypatch):
+    (lambdas / "Gamma").mkdir()
+    (lambdas / "Gamma" / "lambda.py").write_text("from pipeline_jobs import answer_approval\n")
+    before, alpha = packaging.build_package(lambdas / "Gamma"), packaging.build_package(lambdas / "Alpha")
+    assert packaging.build_package(lambdas / "Gamma") == before
+    for info in zipfile.ZipFile(io.BytesIO(before)).infolist():
+        assert info.date_time == packaging.ZIP_TIMESTAMP, info.filename
+    changed = tmp_path / "pipeline_jobs.py"
+    changed.write_bytes(SHARED_MODULE.read_bytes() + b"\n# changed\n")
+    monkeypatch.setitem(packaging.SHARED_MODULES, "pipeline_jobs", changed)
+    assert packaging.build_package(lambdas / "Gamma") != before
+    assert packaging.build_package(lambdas / "Alpha") == alpha
+
+
+def test_a_function_may_not_hold_its_own_copy_of_the_shared_module(lambdas):
+    (lambdas / "Alpha" / "pipeline_jobs.py").write_text("MAX_APPROVAL_SUMMARY = 1\n")
+    with pytest.raises(ValueError, match="has the name of the shared module"):
+        packaging.build_package(lambdas / "Alpha")
+
+
+def test_the_shared_module_needs_only_what_the_lambda_runtime_has():
+    """It runs in the packages, beside the handler: the standard library and boto3, nothing of this library."""
+    imported = packaging.imported_modules(ast.parse(SHARED_MODULE.read_text(encoding="utf-8")))
+    assert imported - set(sys.stdlib_module_names) <= {"boto3", "botocore"}, imported
+    assert "from ." not in SHARED_MODULE.read_text(encoding="utf-8")
 
 
 def test_bad_folders_are_refused_with_the_reason(lambdas):
@@ -68,20 +127,20 @@ def test_bad_folders_are_refused_with_the_reason(lambdas):
         packaging.lambda_names(lambdas / "missing")
 
 
-def test_upload_puts_each_package_under_the_prefix(kit, aws, lambdas):
-    uploaded = packaging.upload_lambda_packages(aws.s3, kit.ARTIFACT_BUCKET, "lambda", lambdas)
+def test_upload_puts_each_package_under_the_prefix(aws, lambdas):
+    uploaded = packaging.upload_lambda_packages(aws.s3, ARTIFACT_BUCKET, "lambda", lambdas)
     assert uploaded == {
-        "Alpha": f"s3://{kit.ARTIFACT_BUCKET}/lambda/Alpha.zip",
-        "Beta": f"s3://{kit.ARTIFACT_BUCKET}/lambda/Beta.zip",
+        "Alpha": f"s3://{ARTIFACT_BUCKET}/lambda/Alpha.zip",
+        "Beta": f"s3://{ARTIFACT_BUCKET}/lambda/Beta.zip",
     }
-    body = aws.s3.get_object(Bucket=kit.ARTIFACT_BUCKET, Key="lambda/Alpha.zip")["Body"].read()
+    body = aws.s3.get_object(Bucket=ARTIFACT_BUCKET, Key="lambda/Alpha.zip")["Body"].read()
     assert body == packaging.build_package(lambdas / "Alpha")
 
 
-def test_upload_of_an_unknown_function_uploads_nothing(kit, aws, lambdas):
+def test_upload_of_an_unknown_function_uploads_nothing(aws, lambdas):
     with pytest.raises(ValueError, match="No Lambda folder for Gamma"):
-        packaging.upload_lambda_packages(aws.s3, kit.ARTIFACT_BUCKET, "lambda", lambdas, names=["Alpha", "Gamma"])
-    assert aws.s3.list_objects_v2(Bucket=kit.ARTIFACT_BUCKET).get("KeyCount") == 0
+        packaging.upload_lambda_packages(aws.s3, ARTIFACT_BUCKET, "lambda", lambdas, names=["Alpha", "Gamma"])
+    assert aws.s3.list_objects_v2(Bucket=ARTIFACT_BUCKET).get("KeyCount") == 0
 
 
 def rows_at(s3, bucket, key):
@@ -89,37 +148,37 @@ def rows_at(s3, bucket, key):
     return list(csv.reader(io.StringIO(text)))
 
 
-def test_the_bundled_data_set_goes_to_the_raw_data_key(kit, aws):
-    uri = packaging.upload_dataset(aws.s3, kit.DATA_BUCKET)
-    assert uri == f"s3://{kit.DATA_BUCKET}/input/raw/abalone.csv"
-    rows = rows_at(aws.s3, kit.DATA_BUCKET, "input/raw/abalone.csv")
+def test_the_bundled_data_set_goes_to_the_raw_data_key(aws):
+    uri = packaging.upload_dataset(aws.s3, DATA_BUCKET)
+    assert uri == f"s3://{DATA_BUCKET}/input/raw/abalone.csv"
+    rows = rows_at(aws.s3, DATA_BUCKET, "input/raw/abalone.csv")
     assert len(rows) == 4177
     assert {len(row) for row in rows} == {9}
     assert rows[0][0] in ("M", "F", "I")
 
 
-def test_a_users_csv_is_checked_and_stored_without_its_header(kit, aws, tmp_path):
+def test_a_users_csv_is_checked_and_stored_without_its_header(aws, tmp_path):
     source = tmp_path / "mine.csv"
     source.write_text(
         "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings\n"
         "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n"
     )
-    packaging.upload_dataset(aws.s3, kit.DATA_BUCKET, "input/raw/mine.csv", source)
-    assert rows_at(aws.s3, kit.DATA_BUCKET, "input/raw/mine.csv") == [
+    packaging.upload_dataset(aws.s3, DATA_BUCKET, "input/raw/mine.csv", source)
+    assert rows_at(aws.s3, DATA_BUCKET, "input/raw/mine.csv") == [
         ["M", "0.455", "0.365", "0.095", "0.514", "0.2245", "0.101", "0.15", "15"]
     ]
 
 
-def test_a_bad_csv_is_refused_before_upload(kit, aws, tmp_path):
+def test_a_bad_csv_is_refused_before_upload(aws, tmp_path):
     source = tmp_path / "bad.csv"
     source.write_text("X,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n")
     with pytest.raises(DataValidationError, match="unknown sex code 'X'"):
-        packaging.upload_dataset(aws.s3, kit.DATA_BUCKET, source=source)
-    assert aws.s3.list_objects_v2(Bucket=kit.DATA_BUCKET).get("KeyCount") == 0
+        packaging.upload_dataset(aws.s3, DATA_BUCKET, source=source)
+    assert aws.s3.list_objects_v2(Bucket=DATA_BUCKET).get("KeyCount") == 0
 
 
-def test_stack_inputs_use_the_workshop_names(kit, aws):
+def test_stack_inputs_use_the_workshop_names(aws):
     uploaded = packaging.upload_stack_inputs(aws.s3, WorkshopNames())
-    assert uploaded["dataset"] == f"s3://{kit.DATA_BUCKET}/input/raw/abalone.csv"
+    assert uploaded["dataset"] == f"s3://{DATA_BUCKET}/input/raw/abalone.csv"
     for name in PIPELINE_FUNCTIONS:
-        assert uploaded[name] == f"s3://{kit.ARTIFACT_BUCKET}/lambda/{name}.zip"
+        assert uploaded[name] == f"s3://{ARTIFACT_BUCKET}/lambda/{name}.zip"

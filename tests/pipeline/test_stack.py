@@ -4,92 +4,68 @@ moto skips the CodeBuild and CodePipeline resources (it has no CloudFormation su
 is created, and the model package group comes from CreateModelGroup's code as uploaded to S3.
 """
 
-import importlib.util
-import io
 import json
-import tempfile
 import types
 import urllib.parse
-import zipfile
-from pathlib import Path
 
 import boto3
 import pytest
-from moto.awslambda.models import LambdaFunction
 from moto.cloudformation import cloudformation_backends
 
 from mlops_workshop import REPO_ROOT, packaging
+from testkit.codepipeline import PIPELINE
+from testkit.lambdas import DeployedLambdas
+from testkit.moto import ACCOUNT, ARTIFACT_BUCKET, DATA_BUCKET, REGION
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 TEMPLATE = REPO_ROOT / "cloudformation" / "mlops-pipeline.yml"
 # moto has no CloudFormation support for these two types, and says so for each.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:moto.cloudformation.parsing")
 
 
-def run_package(function, event, response_base):
-    """Run a function's deployed zip in this process, as the local cloud will in a subprocess."""
-    module_name, handler_name = function.handler.rsplit(".", 1)
-    if isinstance(event, str):
-        event = json.loads(event)
-    if "ResponseURL" in event:
-        # moto addresses the container host; the listener stands in for moto's response endpoint.
-        parts = urllib.parse.urlsplit(event["ResponseURL"])
-        event["ResponseURL"] = f"{response_base}{parts.path}?{parts.query}"
-    with tempfile.TemporaryDirectory() as folder:
-        zipfile.ZipFile(io.BytesIO(function.code_bytes)).extractall(folder)
-        spec = importlib.util.spec_from_file_location(
-            f"deployed_{function.function_name}", Path(folder) / f"{module_name}.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        context = types.SimpleNamespace(aws_request_id="moto-request", log_stream_name="moto-stream")
-        return getattr(module, handler_name)(event, context)
-
-
 @pytest.fixture
-def stack(kit, aws, cfn_listener, monkeypatch):
+def stack(aws, cfn_listener, monkeypatch):
     response_base = cfn_listener.url.split("/cfn-response")[0]
-    invoked = []
 
-    def invoke(self, event=None):
-        invoked.append(self.function_name)
-        try:
-            return json.dumps(run_package(self, event, response_base)), False, ""
-        except Exception as error:  # noqa: BLE001 - reported as Lambda reports a function error
-            return json.dumps({"errorMessage": str(error)}), True, ""
+    def to_the_listener(event):
+        # moto addresses the container host; the listener stands in for moto's response endpoint.
+        if "ResponseURL" in event:
+            parts = urllib.parse.urlsplit(event["ResponseURL"])
+            event["ResponseURL"] = f"{response_base}{parts.path}?{parts.query}"
+        return event
 
-    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke)
-    uploaded = packaging.upload_lambda_packages(aws.s3, kit.ARTIFACT_BUCKET, "lambda")
+    deployed = DeployedLambdas(rewrite=to_the_listener).install(monkeypatch)
+    uploaded = packaging.upload_lambda_packages(aws.s3, ARTIFACT_BUCKET, "lambda")
     cfn = boto3.client("cloudformation", region_name=REGION)
     stack_id = cfn.create_stack(
-        StackName=kit.PIPELINE,
+        StackName=PIPELINE,
         TemplateBody=TEMPLATE.read_text(),
         Capabilities=["CAPABILITY_NAMED_IAM"],
         Parameters=[
-            {"ParameterKey": "DataBucket", "ParameterValue": kit.DATA_BUCKET},
-            {"ParameterKey": "ArtifactBucket", "ParameterValue": kit.ARTIFACT_BUCKET},
+            {"ParameterKey": "DataBucket", "ParameterValue": DATA_BUCKET},
+            {"ParameterKey": "ArtifactBucket", "ParameterValue": ARTIFACT_BUCKET},
         ],
     )["StackId"]
-    assert cfn_listener.received.wait(30), f"CreateModelGroup never answered CloudFormation (invoked: {invoked})"
+    assert cfn_listener.received.wait(30), (
+        f"CreateModelGroup never answered CloudFormation (invoked: {[name for name, _ in deployed.calls]})"
+    )
     answer = cfn_listener.requests[0]["body"]
     assert answer["Status"] == "SUCCESS", answer
     # What moto's own response endpoint does with the answer (decorator mode has no HTTP endpoint to reach).
     moto_stack = cloudformation_backends[ACCOUNT][REGION].get_stack(stack_id)
     moto_stack.get_custom_resource(answer["LogicalResourceId"]).set_data(answer["Data"])
     moto_stack.verify_readiness()
-    return types.SimpleNamespace(id=stack_id, cfn=cfn, answer=answer, uploaded=uploaded, invoked=invoked)
+    return types.SimpleNamespace(id=stack_id, cfn=cfn, answer=answer, uploaded=uploaded, deployed=deployed)
 
 
 def test_the_stack_is_created_with_the_model_package_group(stack):
     description = stack.cfn.describe_stacks(StackName=stack.id)["Stacks"][0]
     assert description["StackStatus"] == "CREATE_COMPLETE"
-    assert stack.invoked == ["create-model-group-abalone"]
+    assert [name for name, _ in stack.deployed.calls] == ["create-model-group-abalone"]
     group = boto3.client("sagemaker", region_name=REGION).describe_model_package_group(ModelPackageGroupName="abalone")
     assert stack.answer["Data"] == {"Name": "abalone", "Arn": group["ModelPackageGroupArn"]}
 
 
-def test_the_functions_run_the_uploaded_packages_on_a_supported_runtime(kit, stack):
+def test_the_functions_run_the_uploaded_packages_on_a_supported_runtime(stack):
     functions = {f["FunctionName"]: f for f in boto3.client("lambda", region_name=REGION).list_functions()["Functions"]}
     expected = {
         "create-model-group-abalone": "CreateModelGroup",
@@ -104,7 +80,7 @@ def test_the_functions_run_the_uploaded_packages_on_a_supported_runtime(kit, sta
         assert functions[name]["Handler"] == "lambda.lambda_handler"
         assert functions[name]["CodeSize"] == len(packaging.build_package(REPO_ROOT / "lambdas" / folder))
     environment = functions["etl-launch-job-abalone"]["Environment"]["Variables"]
-    assert environment["DATA_BUCKET"] == kit.DATA_BUCKET
+    assert environment["DATA_BUCKET"] == DATA_BUCKET
     assert environment["GLUE_ROLE_ARN"] == f"arn:aws:iam::{ACCOUNT}:role/MLOps-Glue-{REGION}"
 
 

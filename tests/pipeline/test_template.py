@@ -3,15 +3,13 @@
 import ast
 import json
 import re
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode_str
 
-from mlops_workshop import REPO_ROOT
+from mlops_workshop import REPO_ROOT, packaging
+from testkit import linters
 
 PIPELINE_TEMPLATE = REPO_ROOT / "cloudformation" / "mlops-pipeline.yml"
 TEMPLATE_FOLDERS = ["cloudformation", "container/assets", "tests/system_test"]
@@ -54,10 +52,8 @@ def test_the_template_folders_hold_the_templates():
 
 def test_cfn_lint_finds_nothing_in_any_template():
     paths = [str(path) for path in templates()]
-    executable = Path(sys.executable).with_name("cfn-lint")
-    command = str(executable) if executable.exists() else shutil.which("cfn-lint")
     result = subprocess.run(
-        [command, "--format", "parseable", "--", *paths],
+        [linters.cfn_lint(), "--format", "parseable", "--", *paths],
         capture_output=True,
         text=True,
         timeout=600,
@@ -65,9 +61,9 @@ def test_cfn_lint_finds_nothing_in_any_template():
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
-def test_checkov_finds_nothing_unjustified(checkov):
+def test_checkov_finds_nothing_unjustified():
     """checkov on every template: each finding is fixed, or skipped in the resource's Metadata with the reason."""
-    arguments = [checkov, "--framework", "cloudformation", "--quiet", "--compact", "--skip-download", "-o", "json"]
+    arguments = [linters.checkov(), "--framework", "cloudformation", "--quiet", "--compact", "--skip-download", "-o", "json"]
     for path in templates():
         arguments += ["-f", str(path)]
     result = subprocess.run(arguments, capture_output=True, text=True, timeout=600)
@@ -133,8 +129,9 @@ def test_every_lambda_runtime_in_any_template_is_supported():
 
 
 def environment_reads(folder):
-    """The variables a function's code requires: os.environ["NAME"]."""
-    text = (REPO_ROOT / "lambdas" / folder / "lambda.py").read_text(encoding="utf-8")
+    """The variables a function's package requires (its own code and the shared module it gets): os.environ["NAME"]."""
+    contents = packaging.package_contents(REPO_ROOT / "lambdas" / folder)
+    text = "\n".join(body.decode("utf-8") for name, body in contents.items() if name.endswith(".py"))
     return set(re.findall(r'os\.environ\["([A-Z_]+)"\]', text))
 
 

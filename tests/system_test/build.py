@@ -1,6 +1,6 @@
 """Create or update the system-test workflow and write the input of this pipeline execution's run of it.
 
-1. Deploy the stack of workflow-resources.yml (the EvaluateEndpoint, MonitoringBaseline and RegisterModel
+1. Deploy the stack of workflow-resources.yml (the EvaluateEndpoint, MonitoringBaseline and ApproveModelPackage
    functions and the roles), or update it when it exists.
 2. Write the state machine in Amazon States Language (workflow.json) with those functions' ARNs and create or
    update the state machine: evaluate the Dev endpoint on the test split, compare the RMSE with the threshold,
@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "workflow-resources.yml"
-FUNCTIONS = ("EvaluateEndpoint", "RegisterModel", "MonitoringBaseline")
+FUNCTIONS = ("EvaluateEndpoint", "ApproveModelPackage", "MonitoringBaseline")
 DEFAULT_THRESHOLD = 2.5
 FINAL_STACK_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 # Lambda's own transient failures are worth a retry; a function's error is not.
@@ -113,16 +113,16 @@ def definition(functions: dict[str, str], settings: argparse.Namespace) -> dict:
                 },
                 {"ProcessingJobName.$": "$.Payload.ProcessingJobName", "OutputUri.$": "$.Payload.OutputUri"},
                 "$.Baseline",
-                "RegisterModel",
+                "ApproveModelPackage",
             ),
-            "RegisterModel": lambda_task(
-                functions["RegisterModel"],
+            "ApproveModelPackage": lambda_task(
+                functions["ApproveModelPackage"],
                 {"EndpointName.$": "$.EndpointName", "Evaluation.$": "$.Evaluation", "Threshold.$": "$.Threshold"},
                 {
                     "ModelPackageArn.$": "$.Payload.ModelPackageArn",
                     "ModelApprovalStatus.$": "$.Payload.ModelApprovalStatus",
                 },
-                "$.Registration",
+                "$.Approval",
                 "SystemTestPassed",
             ),
             "SystemTestPassed": {"Type": "Succeed"},

@@ -3,8 +3,6 @@ monitors or by a person."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import packaging
+from .. import pipeline_jobs
 from ..config import WorkshopNames
 from . import PipelineError, Progress
 
@@ -190,15 +188,6 @@ def set_monitors(session, names: WorkshopNames, enabled: bool) -> None:
         (events.enable_rule if enabled else events.disable_rule)(Name=rule)
 
 
-def _training_monitor():
-    """lambdas/TrainingJobMonitor/lambda.py, whose registration a person's approval does in the monitor's place."""
-    path = packaging.LAMBDAS_DIR / "TrainingJobMonitor" / packaging.HANDLER_FILE
-    spec = importlib.util.spec_from_file_location("training_job_monitor", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def answer_approval(session, names: WorkshopNames, stage: str, approve: bool, summary: str = "",
                     execution_id: str | None = None) -> str:
     """Approve or reject the approval that waits in `stage` (of `execution_id`, else whichever execution).
@@ -258,6 +247,5 @@ def _register_trained_model(session, names: WorkshopNames, execution_id: str) ->
         raise PipelineError(f"Training job {job_name} is {job['TrainingJobStatus']}"
                             f"{': ' + job['FailureReason'] if job.get('FailureReason') else ''}; there is no model "
                             f"to approve (reject it instead, or wait for it to complete)")
-    os.environ.setdefault("AWS_DEFAULT_REGION", names.region)
-    arn = _training_monitor().register_model_package(sm, names.model_name, job, execution_id)
+    arn = pipeline_jobs.register_model_package(sm, names.model_name, job, execution_id)
     return f"model package {arn} registered"

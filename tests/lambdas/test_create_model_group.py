@@ -4,7 +4,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-REGION = "us-east-1"
+from testkit.lambdas import load_lambda
+from testkit.moto import REGION
 
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/mlops-pipeline/abc"
 
@@ -31,8 +32,8 @@ def only_response(listener):
     return listener.requests[0]
 
 
-def test_create_makes_the_group_and_answers_success(lambda_module, cfn_listener, context):
-    module = lambda_module("CreateModelGroup")
+def test_create_makes_the_group_and_answers_success(aws, cfn_listener, context):
+    module = load_lambda("CreateModelGroup")
     result = module.lambda_handler(request(cfn_listener.url), context)
 
     put = only_response(cfn_listener)
@@ -49,10 +50,10 @@ def test_create_makes_the_group_and_answers_success(lambda_module, cfn_listener,
     assert result == {"Status": "SUCCESS", "PhysicalResourceId": "abalone"}
 
 
-def test_create_adopts_an_existing_group(lambda_module, cfn_listener, context):
+def test_create_adopts_an_existing_group(aws, cfn_listener, context):
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     arn = sagemaker.create_model_package_group(ModelPackageGroupName="abalone")["ModelPackageGroupArn"]
-    module = lambda_module("CreateModelGroup")
+    module = load_lambda("CreateModelGroup")
     module.lambda_handler(request(cfn_listener.url), context)
     body = only_response(cfn_listener)["body"]
     assert body["Status"] == "SUCCESS"
@@ -63,8 +64,8 @@ def test_create_adopts_an_existing_group(lambda_module, cfn_listener, context):
     "name, expected",
     [("not_valid!", "not a valid model package group name"), ("", "needs a GroupName property")],
 )
-def test_create_with_a_bad_name_answers_failed(lambda_module, cfn_listener, context, name, expected):
-    module = lambda_module("CreateModelGroup")
+def test_create_with_a_bad_name_answers_failed(aws, cfn_listener, context, name, expected):
+    module = load_lambda("CreateModelGroup")
     result = module.lambda_handler(request(cfn_listener.url, name=name), context)
     body = only_response(cfn_listener)["body"]
     assert body["Status"] == "FAILED"
@@ -75,8 +76,8 @@ def test_create_with_a_bad_name_answers_failed(lambda_module, cfn_listener, cont
     assert result["Status"] == "FAILED"
 
 
-def test_a_service_error_answers_failed_with_the_error(kit, aws_env, cfn_listener, context):
-    module = kit.load_lambda("CreateModelGroup")
+def test_a_service_error_answers_failed_with_the_error(aws_env, cfn_listener, context):
+    module = load_lambda("CreateModelGroup")
     client = boto3.client("sagemaker", region_name=REGION)
     module.sagemaker = client
     with Stubber(client) as stubber:
@@ -95,8 +96,8 @@ def test_a_service_error_answers_failed_with_the_error(kit, aws_env, cfn_listene
     assert "AccessDeniedException" in body["Reason"] and "CreateModelPackageGroup" in body["Reason"]
 
 
-def test_a_malformed_request_still_gets_an_answer(lambda_module, cfn_listener, context):
-    module = lambda_module("CreateModelGroup")
+def test_a_malformed_request_still_gets_an_answer(aws, cfn_listener, context):
+    module = load_lambda("CreateModelGroup")
     event = request(cfn_listener.url)
     del event["RequestType"]
     module.lambda_handler(event, context)
@@ -105,17 +106,17 @@ def test_a_malformed_request_still_gets_an_answer(lambda_module, cfn_listener, c
     assert "RequestType" in body["Reason"]
 
 
-def test_update_to_a_new_name_creates_the_new_group(lambda_module, cfn_listener, context):
-    module = lambda_module("CreateModelGroup")
+def test_update_to_a_new_name_creates_the_new_group(aws, cfn_listener, context):
+    module = load_lambda("CreateModelGroup")
     module.lambda_handler(request(cfn_listener.url, "Update", name="abalone-v2", physical_id="abalone"), context)
     body = only_response(cfn_listener)["body"]
     assert (body["Status"], body["PhysicalResourceId"]) == ("SUCCESS", "abalone-v2")
     boto3.client("sagemaker", region_name=REGION).describe_model_package_group(ModelPackageGroupName="abalone-v2")
 
 
-def test_delete_removes_the_packages_then_the_group(kit, aws_env, cfn_listener, context):
+def test_delete_removes_the_packages_then_the_group(aws_env, cfn_listener, context):
     # moto has no DeleteModelPackage(Group): the calls are checked in order with a Stubber.
-    module = kit.load_lambda("CreateModelGroup")
+    module = load_lambda("CreateModelGroup")
     client = boto3.client("sagemaker", region_name=REGION)
     module.sagemaker = client
     packages = [f"arn:aws:sagemaker:us-east-1:123456789012:model-package/abalone/{n}" for n in (1, 2)]
@@ -156,15 +157,15 @@ def test_delete_removes_the_packages_then_the_group(kit, aws_env, cfn_listener, 
 
 
 @pytest.mark.parametrize("physical_id", ["failed_req-41", "gone-already"])
-def test_delete_of_nothing_succeeds(lambda_module, cfn_listener, context, physical_id):
-    module = lambda_module("CreateModelGroup")
+def test_delete_of_nothing_succeeds(aws, cfn_listener, context, physical_id):
+    module = load_lambda("CreateModelGroup")
     module.lambda_handler(request(cfn_listener.url, "Delete", physical_id=physical_id), context)
     body = only_response(cfn_listener)["body"]
     assert (body["Status"], body["PhysicalResourceId"]) == ("SUCCESS", physical_id)
 
 
-def test_a_failed_delete_answers_failed_and_keeps_the_id(kit, aws_env, cfn_listener, context):
-    module = kit.load_lambda("CreateModelGroup")
+def test_a_failed_delete_answers_failed_and_keeps_the_id(aws_env, cfn_listener, context):
+    module = load_lambda("CreateModelGroup")
     client = boto3.client("sagemaker", region_name=REGION)
     module.sagemaker = client
     with Stubber(client) as stubber:

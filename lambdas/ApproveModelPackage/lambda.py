@@ -18,7 +18,7 @@ sagemaker = boto3.client("sagemaker")
 MAX_DESCRIPTION = 1024
 
 
-class RegistrationError(Exception):
+class ModelPackageNotFound(Exception):
     """The package to approve cannot be found; the message says where the lookup stopped."""
 
 
@@ -27,16 +27,25 @@ def package_of_endpoint(sm, endpoint):
     config_name = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
     variants = sm.describe_endpoint_config(EndpointConfigName=config_name).get("ProductionVariants", [])
     if not variants:
-        raise RegistrationError(f"Endpoint configuration {config_name} of {endpoint} has no production variant")
+        raise ModelPackageNotFound(f"Endpoint configuration {config_name} of {endpoint} has no production variant")
     model = sm.describe_model(ModelName=variants[0]["ModelName"])
     containers = [model.get("PrimaryContainer")] + model.get("Containers", [])
     for container in containers:
         if container and container.get("ModelPackageName"):
             return container["ModelPackageName"]
-    raise RegistrationError(
+    raise ModelPackageNotFound(
         f"Model {variants[0]['ModelName']} behind endpoint {endpoint} was not created from a model package, so "
         "there is no package to approve; deploy the Dev stage from container/assets/deploy-model-Dev.yml"
     )
+
+
+def package_to_approve(sm, package_arn=None, endpoint=None):
+    """The package named, else the one the endpoint serves."""
+    if package_arn:
+        return package_arn
+    if not endpoint:
+        raise ModelPackageNotFound("The event names neither a ModelPackageArn nor an EndpointName")
+    return package_of_endpoint(sm, endpoint)
 
 
 def approve(sm, package_arn, evaluation=None, threshold=None):
@@ -68,16 +77,7 @@ def approve(sm, package_arn, evaluation=None, threshold=None):
     return package_arn
 
 
-def register(sm, event):
-    package_arn = event.get("ModelPackageArn")
-    if not package_arn:
-        endpoint = event.get("EndpointName")
-        if not endpoint:
-            raise RegistrationError("The event names neither a ModelPackageArn nor an EndpointName")
-        package_arn = package_of_endpoint(sm, endpoint)
-    approve(sm, package_arn, event.get("Evaluation"), event.get("Threshold"))
-    return {"ModelPackageArn": package_arn, "ModelApprovalStatus": "Approved"}
-
-
 def lambda_handler(event, context):
-    return register(sagemaker, event)
+    package_arn = package_to_approve(sagemaker, event.get("ModelPackageArn"), event.get("EndpointName"))
+    approve(sagemaker, package_arn, event.get("Evaluation"), event.get("Threshold"))
+    return {"ModelPackageArn": package_arn, "ModelApprovalStatus": "Approved"}
