@@ -16,7 +16,6 @@ import zipfile
 from pathlib import Path
 
 from mlops_workshop import REPO_ROOT
-from mlops_workshop.config import WorkshopNames
 
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 HANDLER_FILE = "lambda.py"
@@ -134,21 +133,3 @@ def dataset_csv(source: str | os.PathLike | None = None) -> bytes:
 
     frame = data.load_raw() if source is None else data.read_raw_csv(source)
     return frame.loc[:, list(data.RAW_COLUMNS)].to_csv(header=False, index=False).encode()
-
-
-def upload_dataset(
-    s3_client,
-    bucket: str,
-    key: str = WorkshopNames.raw_data_key,
-    source: str | os.PathLike | None = None,
-) -> str:
-    """Upload the raw data to the data bucket; a new object there starts a pipeline execution. Returns its URI."""
-    s3_client.put_object(Bucket=bucket, Key=key, Body=dataset_csv(source), ContentType="text/csv")
-    return f"s3://{bucket}/{key}"
-
-
-def upload_stack_inputs(s3_client, names: WorkshopNames, source: str | os.PathLike | None = None) -> dict[str, str]:
-    """Everything the pipeline stack reads from S3 when it is created, under the workshop's resource names."""
-    uploaded = upload_lambda_packages(s3_client, names.artifact_bucket, names.lambda_prefix)
-    uploaded["dataset"] = upload_dataset(s3_client, names.data_bucket, names.raw_data_key, source)
-    return uploaded

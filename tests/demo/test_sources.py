@@ -1,14 +1,18 @@
 """The demo's git push of the code trees (pipeline.sources.push_folder), against a local bare repository."""
 
-import shutil
 import subprocess
 
 import pytest
 
 from mlops_workshop import approve, pipeline, target
 from mlops_workshop.config import WorkshopNames
+from testkit.tools import require_git
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _git():
+    require_git()
 
 
 def git(repo, *args):

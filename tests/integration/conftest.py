@@ -21,6 +21,7 @@ from mlops_workshop.config import WorkshopNames
 from mlops_workshop.localcloud import lifecycle
 from mlops_workshop.modelserver import free_port
 from mlops_workshop.target import names_for_session
+from testkit.tools import require_git
 
 # No source polling: every execution here is started by the code under test, so none races another. Short
 # action timeouts: an approval that nobody answers fails the execution instead of holding the suite.
@@ -62,8 +63,7 @@ class Cloud:
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory):
     """A local cloud on a free port with its state in a temporary folder, stopped after the session."""
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed: the pipeline's CodeCommit sources are pushed with it")
+    require_git()
     state_dir = tmp_path_factory.mktemp("e2e")
     folder = target.cloud_dir(state_dir)
     state = lifecycle.start(folder, port=free_port(), settings=CLOUD_SETTINGS)

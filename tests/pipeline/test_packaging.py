@@ -1,7 +1,6 @@
-"""The Lambda packages and the data set upload: what the stack reads from S3 when it is created."""
+"""The Lambda packages: one zip per function folder, the shared module in the packages that import it."""
 
 import ast
-import csv
 import io
 import sys
 import zipfile
@@ -10,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from mlops_workshop import REPO_ROOT, packaging
-from mlops_workshop.config import WorkshopNames
-from mlops_workshop.data import DataValidationError
 from testkit.lambdas import import_package
-from testkit.moto import ARTIFACT_BUCKET, DATA_BUCKET
+from testkit.moto import ARTIFACT_BUCKET
 
 PIPELINE_FUNCTIONS = ["CreateModelGroup", "EtlJobMonitor", "EtlLaunchJob", "TrainingJobMonitor", "TrainingLaunchJob"]
 # The functions that import the shared module, and so find it in their packages.
@@ -141,44 +138,3 @@ def test_upload_of_an_unknown_function_uploads_nothing(aws, lambdas):
     with pytest.raises(ValueError, match="No Lambda folder for Gamma"):
         packaging.upload_lambda_packages(aws.s3, ARTIFACT_BUCKET, "lambda", lambdas, names=["Alpha", "Gamma"])
     assert aws.s3.list_objects_v2(Bucket=ARTIFACT_BUCKET).get("KeyCount") == 0
-
-
-def rows_at(s3, bucket, key):
-    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-    return list(csv.reader(io.StringIO(text)))
-
-
-def test_the_bundled_data_set_goes_to_the_raw_data_key(aws):
-    uri = packaging.upload_dataset(aws.s3, DATA_BUCKET)
-    assert uri == f"s3://{DATA_BUCKET}/input/raw/abalone.csv"
-    rows = rows_at(aws.s3, DATA_BUCKET, "input/raw/abalone.csv")
-    assert len(rows) == 4177
-    assert {len(row) for row in rows} == {9}
-    assert rows[0][0] in ("M", "F", "I")
-
-
-def test_a_users_csv_is_checked_and_stored_without_its_header(aws, tmp_path):
-    source = tmp_path / "mine.csv"
-    source.write_text(
-        "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings\n"
-        "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n"
-    )
-    packaging.upload_dataset(aws.s3, DATA_BUCKET, "input/raw/mine.csv", source)
-    assert rows_at(aws.s3, DATA_BUCKET, "input/raw/mine.csv") == [
-        ["M", "0.455", "0.365", "0.095", "0.514", "0.2245", "0.101", "0.15", "15"]
-    ]
-
-
-def test_a_bad_csv_is_refused_before_upload(aws, tmp_path):
-    source = tmp_path / "bad.csv"
-    source.write_text("X,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n")
-    with pytest.raises(DataValidationError, match="unknown sex code 'X'"):
-        packaging.upload_dataset(aws.s3, DATA_BUCKET, source=source)
-    assert aws.s3.list_objects_v2(Bucket=DATA_BUCKET).get("KeyCount") == 0
-
-
-def test_stack_inputs_use_the_workshop_names(aws):
-    uploaded = packaging.upload_stack_inputs(aws.s3, WorkshopNames())
-    assert uploaded["dataset"] == f"s3://{DATA_BUCKET}/input/raw/abalone.csv"
-    for name in PIPELINE_FUNCTIONS:
-        assert uploaded[name] == f"s3://{ARTIFACT_BUCKET}/lambda/{name}.zip"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -19,3 +20,8 @@ def require_tool(name: str, found: object, install: str) -> None:
     if in_ci():
         pytest.fail(f"{message}: in CI the set-up installs it, so its absence is a failure", pytrace=False)
     pytest.skip(message)
+
+
+def require_git() -> None:
+    """git: the CodeCommit sources are pushed, hosted and cloned with it."""
+    require_tool("git", shutil.which("git"), "Debian: apt-get install git")

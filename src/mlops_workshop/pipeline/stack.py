@@ -50,6 +50,16 @@ def upload_dataset(session, names: WorkshopNames, source: str | os.PathLike | by
     return put_if_changed(session.client("s3"), names.data_bucket, names.raw_data_key, body, "text/csv")
 
 
+def upload_stack_inputs(session, names: WorkshopNames, source: str | os.PathLike | bytes | None = None
+                        ) -> dict[str, str]:
+    """Everything the pipeline stack reads from S3 when it is created, under the workshop's names: each Lambda
+    package's URI by function, and the data set's ("dataset"), uploaded when its bytes changed."""
+    uploaded = packaging.upload_lambda_packages(session.client("s3"), names.artifact_bucket, names.lambda_prefix)
+    upload_dataset(session, names, source)
+    uploaded["dataset"] = f"s3://{names.data_bucket}/{names.raw_data_key}"
+    return uploaded
+
+
 def upload_dataset_step(session, names: WorkshopNames, source: str | os.PathLike | bytes | None = None,
                         progress: Progress = print) -> bool:
     uploaded = upload_dataset(session, names, source)

@@ -16,10 +16,6 @@ TEMPLATE = REPO_ROOT / "container" / "assets" / "deploy-model-Prd.yml"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/abalone:latest"
 ROW = ",".join(["0.5"] * 10)
 
-pytestmark = pytest.mark.skipif(not TEMPLATE.exists() or not FAKE_IMAGE.exists(),
-                                reason="needs container/assets/deploy-model-Prd.yml and the stand-in image")
-
-
 @pytest.fixture
 def cloud_settings():
     return {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60,

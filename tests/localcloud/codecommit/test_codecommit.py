@@ -3,15 +3,19 @@
 import io
 import json
 import os
-import shutil
 import subprocess
 import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
 from testkit.waiting import wait_for
+from testkit.tools import require_git
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+
+@pytest.fixture(autouse=True)
+def _git():
+    require_git()
 
 
 @pytest.fixture

@@ -7,6 +7,12 @@ import subprocess
 import pytest
 from testkit.localcloud import PIPELINE_ROLE, SOURCES, approval_action, files_of
 from testkit.waiting import wait_for
+from testkit.tools import require_git
+
+@pytest.fixture(autouse=True)
+def _git():
+    require_git()
+
 
 GIT = shutil.which("git")
 
@@ -21,7 +27,6 @@ def git(cwd, *args):
                    check=True, capture_output=True)
 
 
-@pytest.mark.skipif(GIT is None, reason="git is not installed")
 def test_sources_zip_their_revision_and_a_new_revision_starts_an_execution(aws, tmp_path):
     url = aws.clients("codecommit").create_repository(repositoryName="code")["repositoryMetadata"]["cloneUrlHttp"]
     work = tmp_path / "work"
@@ -79,7 +84,6 @@ def test_sources_zip_their_revision_and_a_new_revision_starts_an_execution(aws, 
     assert revisions["DataOut"]["revisionId"] == data_version
 
 
-@pytest.mark.skipif(GIT is None, reason="git is not installed")
 def test_an_eventbridge_rule_on_a_push_starts_the_pipeline(aws, tmp_path):
     url = aws.clients("codecommit").create_repository(repositoryName="pushed")["repositoryMetadata"]["cloneUrlHttp"]
     work = tmp_path / "work"

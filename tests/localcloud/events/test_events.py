@@ -1,7 +1,6 @@
 """EventBridge: service state-change events reach Lambda targets through rules; scheduled rules fire."""
 
 import json
-import time
 
 import pytest
 from testkit.waiting import wait_for
@@ -93,27 +92,40 @@ def test_a_matching_event_starts_a_state_machine_target(clients):
     assert json.loads(sfn.describe_execution(executionArn=run["executionArn"])["output"]) == {"k": 1}
 
 
-def test_an_enabled_scheduled_rule_fires_its_targets(clients):
+def test_an_enabled_scheduled_rule_fires_its_targets_and_a_disabled_one_does_not(clients):
     events, sqs = clients("events"), clients("sqs")
-    queue = sqs.create_queue(QueueName="ticks")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def queue_of(name):
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def receiver(url):
+        received = []
+
+        def at_least(count):
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            received.extend(json.loads(m["Body"]) for m in messages)
+            return len(received) >= count
+        return received, at_least
+
+    queue, queue_arn = queue_of("ticks")
     rule_arn = events.put_rule(Name="every-minute", ScheduleExpression="rate(1 minute)")["RuleArn"]
     events.put_targets(Rule="every-minute", Targets=[{"Id": "ticks", "Arn": queue_arn}])
-    received = []
-
-    def two_ticks():
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        received.extend(json.loads(m["Body"]) for m in messages)
-        return len(received) >= 2
-    wait_for(two_ticks, timeout=10, what="two scheduled events")
+    received, at_least = receiver(queue)
+    wait_for(lambda: at_least(2), timeout=10, what="two scheduled events")
     assert {e["detail-type"] for e in received} == {"Scheduled Event"}
     assert {e["source"] for e in received} == {"aws.events"}
     assert received[0]["resources"] == [rule_arn]
 
     events.disable_rule(Name="every-minute")
-    time.sleep(0.2)  # a firing that began before the rule was disabled
-    sqs.purge_queue(QueueUrl=queue)
-    time.sleep(0.5)
+    # A rule on the same schedule is the clock: once it fired twice after the disable, the disabled rule had its turns.
+    witness, witness_arn = queue_of("witness")
+    events.put_rule(Name="witness", ScheduleExpression="rate(1 minute)")
+    events.put_targets(Rule="witness", Targets=[{"Id": "witness", "Arn": witness_arn}])
+    _, witnessed = receiver(witness)
+    wait_for(lambda: witnessed(1), timeout=10, what="the witness rule's first firing")
+    sqs.purge_queue(QueueUrl=queue)  # what a firing under way at the disable delivered
+    wait_for(lambda: witnessed(3), timeout=10, what="two more firings of the witness rule")
     assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == [], "a disabled rule fired"
 
 

@@ -11,11 +11,7 @@ from testkit.localcloud import (BUCKET, IMAGE_URI, SAGEMAKER_ROLE, endpoint_sett
 CONTAINER = REPO_ROOT / "container"
 ROW = "0,0,1,0.455,0.365,0.095,0.514,0.2245,0.101,0.15"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not all((CONTAINER / n).is_file() for n in ("train", "serve", "training.py", "app.py")),
-                       reason="container/ has no train, serve, training.py and app.py yet"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
