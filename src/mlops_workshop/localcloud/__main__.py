@@ -10,6 +10,7 @@ import sys
 import threading
 
 from . import lifecycle
+from .persistence import StateError
 from .server import DEFAULT_PORT, LocalCloud
 
 
@@ -22,7 +23,11 @@ def serve(args: argparse.Namespace) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    cloud.start()
+    try:
+        cloud.start()
+    except StateError as error:
+        print(f"{lifecycle.ERROR_PREFIX}{error}", flush=True)
+        return 3
     logging.getLogger("mlops_workshop.localcloud").info(
         "local cloud on %s, state in %s, services: %s; installing in the background: %s", cloud.endpoint_url,
         cloud.state_dir, ", ".join(cloud.installed()) or "none", ", ".join(cloud.waiting()) or "none")
@@ -39,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--state-dir", default=str(cloud_dir()),
                        help="the local cloud's own folder (default .state/localcloud at the repository root)")
+        if name == "start":
+            p.add_argument("--fresh", action="store_true",
+                           help="throw away what the state folder keeps (buckets, stacks, runs) and start empty")
         if name in ("start", "serve"):
             p.add_argument("--port", type=int, default=DEFAULT_PORT)
             p.add_argument("--host", default="127.0.0.1")
@@ -48,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args)
         if args.command == "start":
-            state = lifecycle.start(args.state_dir, port=args.port, host=args.host,
+            state = lifecycle.start(args.state_dir, port=args.port, host=args.host, fresh=args.fresh,
                                     settings=json.loads(args.settings) if args.settings else None)
+            for left in state.get("reaped") or []:
+                print(f"ended {left}, which a local cloud that stopped left running")
             print(f"local cloud running at {state['endpoint']} (pid {state['pid']}), state in {state['state_dir']}")
             print(f"  export AWS_ENDPOINT_URL={state['endpoint']}")
             return 0

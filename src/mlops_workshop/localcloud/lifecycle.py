@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,9 +15,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from . import processes as children
 from .server import DEFAULT_PORT, HEALTH_PATH
 
 STATE_FILE = "localcloud.json"
+# How the daemon says, as its last words in its log, why it could not start.
+ERROR_PREFIX = "localcloud error: "
 
 
 class LocalCloudError(RuntimeError):
@@ -86,13 +90,22 @@ def wait_installed(state_dir: str | Path, timeout: float = 60.0) -> dict[str, An
 
 
 def start(state_dir: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-          timeout: float = 30.0, settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Start the local cloud on this state folder, or return the one already running on it."""
+          timeout: float = 60.0, settings: dict[str, Any] | None = None, fresh: bool = False) -> dict[str, Any]:
+    """Start the local cloud on this state folder, or return the one already running on it.
+
+    The cloud comes back with what the folder keeps (see persistence.py); `fresh` throws that away first. The
+    result's "reaped" lists what a local cloud that died had left running, ended now."""
     state_dir = Path(state_dir).resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
     current = status(state_dir)
     if current["running"]:
+        if fresh:
+            raise LocalCloudError(f"the local cloud on {state_dir} is running; stop it before starting it afresh "
+                                  f"(`mlops-workshop localcloud stop --state-dir {state_dir}`)")
         return current
+    reaped = children.reap(state_dir)
+    if fresh and state_dir.exists():
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
     if not _port_free(host, port):
         raise LocalCloudError(
             f"port {port} on {host} is in use by another program; stop it or start the local cloud "
@@ -111,15 +124,26 @@ def start(state_dir: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LocalCloudError(f"the local cloud exited at start (code {proc.returncode}); see {log_path}")
-        if _health(endpoint, timeout=0.5):
+            raise LocalCloudError(_exit_reason(proc.returncode, log_path))
+        health = _health(endpoint, timeout=0.5)
+        if health and health.get("status") == "running":
             state = {"pid": proc.pid, "port": port, "host": host, "endpoint": endpoint,
                      "state_dir": str(state_dir), "log": str(log_path)}
             (state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
-            return {"running": True, **state}
+            return {"running": True, **state, "reaped": reaped}
         time.sleep(0.05)
     proc.terminate()
     raise LocalCloudError(f"the local cloud did not answer within {timeout:.0f} s; see {log_path}")
+
+
+def _exit_reason(code: int, log_path: Path) -> str:
+    """Why the daemon exited at start: its own one-line error when it wrote one, else where to look."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    said = next((line[len(ERROR_PREFIX):] for line in reversed(lines[-50:]) if line.startswith(ERROR_PREFIX)), None)
+    return said or f"the local cloud exited at start (code {code}); see {log_path}"
 
 
 def stop(state_dir: str | Path, timeout: float = 20.0) -> bool:

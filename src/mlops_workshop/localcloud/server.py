@@ -23,6 +23,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from . import clients
 from .clients import DEFAULT_REGION
+from . import processes as children
+from .persistence import StateStore
 from .protocol import AwsError, AwsRequest, AwsResponse, json_error
 from .services import SERVICES, Route, Service, ServiceSpec, load
 
@@ -32,6 +34,8 @@ DEFAULT_PORT = 4566
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 HEALTH_PATH = "/_localcloud/health"
 SIGNATURE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
+# Calls that only read: the others may change what the cloud keeps (REST calls are judged by their method).
+READ_ACTIONS = re.compile(r"^(Describe|Get|List|Head|BatchGet|Search|Query|Scan|Lookup|Filter|Select|Invoke)")
 
 
 class LocalCloud:
@@ -56,7 +60,11 @@ class LocalCloud:
         self._lock = threading.Lock()
         self._server: Any = None
         self._moto_app: Any = None
+        self._ready = False
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.store = StateStore(self)
+        self._table = children.ProcessTable(self.state_dir)
+        self._watchdog: tuple[subprocess.Popen[Any], int] | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -74,6 +82,9 @@ class LocalCloud:
 
     def installed(self) -> list[str]:
         return [service.spec.name for service in self._started]
+
+    def running_services(self) -> list[Service]:
+        return list(self._started)
 
     def waiting(self) -> list[str]:
         """The lazy services not installed yet."""
@@ -96,11 +107,13 @@ class LocalCloud:
 
     def _install_waiting(self) -> None:
         for spec in SERVICES:
+            if self._stopping:
+                return
             try:
-                if not self._stopping:
-                    self.service(spec.name)
+                self.service(spec.name)
             except Exception:
-                log.exception("installing the %s service failed", spec.name)
+                if not self._stopping:
+                    log.exception("installing the %s service failed", spec.name)
 
     # What the services use.
     def backend(self, service: str, region: str | None = None, account: str = ACCOUNT_ID) -> Any:
@@ -135,11 +148,13 @@ class LocalCloud:
         proc = subprocess.Popen(args, **kwargs)
         with self._lock:
             self._processes[proc.pid] = (label, proc)
+        self._table.add(proc.pid, label)
         return proc
 
     def forget(self, proc: subprocess.Popen[Any]) -> None:
         with self._lock:
             self._processes.pop(proc.pid, None)
+        self._table.remove(proc.pid)
 
     def processes(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -149,17 +164,21 @@ class LocalCloud:
     def spawn(self, name: str, target: Callable[..., Any], *args: Any) -> threading.Thread:
         """Background work (a job run, a build) in a daemon thread that logs its exceptions."""
         def run() -> None:
+            self.store.busy(+1)
             try:
                 target(*args)
             except Exception:
                 log.exception("background task %s failed", name)
+            finally:
+                self.store.busy(-1)
         thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
         return thread
 
     # The WSGI side.
     def health(self) -> dict[str, Any]:
-        return {"status": "running", "services": self.installed(), "installing": self.waiting(),
+        return {"status": "running" if self._ready else "starting", "services": self.installed(),
+                "installing": self.waiting(), "changes": self.store.changes, "saved_changes": self.store.saved_changes,
                 "processes": self.processes(), "state_dir": str(self.state_dir)}
 
     def _parse(self, environ: dict[str, Any]) -> tuple[AwsRequest, str | None]:
@@ -200,6 +219,9 @@ class LocalCloud:
         if environ.get("PATH_INFO", "") == HEALTH_PATH:
             return AwsResponse(200, self.health()).wsgi(start_response)
         request, owner = self._parse(environ)
+        writes = not READ_ACTIONS.match(request.action) if request.action else request.method not in ("GET", "HEAD")
+        if writes:
+            self.store.changed()
         service = self._services.get(owner or "")
         responses = service.responses if service is not None else None
         if responses is None or not request.action:
@@ -228,7 +250,11 @@ class LocalCloud:
 
     # Lifecycle.
     def start(self) -> None:
-        """Serve in a background thread of this process (tests, notebooks); see lifecycle for a daemon."""
+        """Serve in a background thread of this process (tests, notebooks); see lifecycle for a daemon.
+
+        With a snapshot in the state folder, the cloud comes back as it was saved: every service is installed first
+        (the snapshot may hold their objects), the state is loaded, and what served serves again before this
+        returns; work that was in flight when it stopped ends Failed or Stopped, saying why."""
         from moto.core.config import default_user_config
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
@@ -238,24 +264,74 @@ class LocalCloud:
         self.port = self._server.server_address[1]
         # moto's Step Functions service integrations call back into this server.
         os.environ["MOTO_PORT"] = str(self.port)
+        left = children.reap(self.state_dir)
+        if left:
+            log.warning("ended %d process(es) a local cloud that stopped left behind: %s", len(left), ", ".join(left))
+        self._table.owner(os.getpid())
+        self._watchdog = children.start_watchdog(self.state_dir)
+        restoring = self.store.exists()
+        if restoring:
+            self.store.check_version()
         for spec in SERVICES:
-            if not spec.lazy:
+            if restoring or not spec.lazy:
                 self.service(spec.name)
+        saved = self.store.load() if restoring else None
+        if saved is not None:
+            self._restore(saved)
         # A short poll interval lets stop() return at once instead of after up to half a second.
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localcloud-http",
                          daemon=True).start()
+        if saved is not None:
+            for service in self._started:
+                try:
+                    service.recover()
+                except Exception:
+                    log.exception("the %s service could not recover its state", service.spec.name)
+            log.info("state restored from %s", self.store.folder)
+        self._ready = True
+        self.store.start()
         if self.waiting():
             threading.Thread(target=self._install_waiting, name="localcloud-install", daemon=True).start()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the cloud keeps: every moto backend in use, and each service's own state."""
+        from moto.core.base_backend import BackendDict
+
+        from .persistence import backend_kind
+        backends = {}
+        for registry in list(BackendDict._instances):
+            for account, regions in list(registry.items()):
+                for region in list(dict.keys(regions)):
+                    backends[(backend_kind(registry), account, region)] = dict.__getitem__(regions, region)
+        return {"moto": backends, "services": {s.spec.name: s.snapshot() for s in self._started}}
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        from moto.core.base_backend import BackendDict
+
+        from .persistence import backend_dict
+        BackendDict.reset()
+        for (kind, account, region), backend in saved["moto"].items():
+            dict.__setitem__(backend_dict(kind)[account], region, backend)  # type: ignore[arg-type]
+        for service in self._started:
+            service.restore(saved["services"].get(service.spec.name))
 
     def stop(self) -> None:
         with self._install_lock:  # an install under way finishes; none starts after
             self._stopping = True
+        if self._ready:
+            self.store.stop()  # what the cloud holds now, before its services stop the work they run
         for service in reversed(self._started):
             try:
                 service.stop()
             except Exception:
                 log.exception("stopping the %s service failed", service.spec.name)
         self._stop_processes()
+        if self._watchdog is not None:
+            watchdog, pipe = self._watchdog
+            self._table.path.unlink(missing_ok=True)
+            os.close(pipe)
+            watchdog.wait(10)
+            self._watchdog = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -281,6 +357,13 @@ class LocalCloud:
                 except ProcessLookupError:
                     pass
                 proc.wait()
+        # A session's other members (nginx and gunicorn workers) may outlive its leader.
+        for _, proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.forget(proc)
 
     def __enter__(self) -> "LocalCloud":
         self.start()

@@ -121,6 +121,22 @@ class Service:
         """Stop what `start` began and undo the patches; the cloud calls it once, in reverse start order."""
         self.patches.undo()
 
+    # What the service keeps across a restart (persistence.py); moto's own records are kept for every service.
+    def snapshot(self) -> Any:
+        """The service's own state beyond moto's records, picklable; None when it keeps none."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Take back what `snapshot` returned (None when the snapshot holds nothing of this service)."""
+
+    def recover(self) -> None:
+        """After a restore, with the cloud answering: work in flight when it stopped ends, saying so; what served
+        serves again."""
+
+    def persistent_classes(self) -> dict[type, str]:
+        """Classes this service made for itself that a snapshot refers to by name ({class: name})."""
+        return {}
+
 
 def load(spec: ServiceSpec) -> type[Service]:
     module_name, _, class_name = spec.service_class.partition(":")

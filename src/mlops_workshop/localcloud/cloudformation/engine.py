@@ -60,6 +60,21 @@ def _stack_status(stack: Stack, status: str, reason: str | None = None) -> None:
     log.info("stack %s: %s%s", stack.name, status, f" ({reason})" if reason else "")
 
 
+# What an operation the local cloud stopped in the middle of ends as.
+INTERRUPTED = {"CREATE_IN_PROGRESS": "CREATE_FAILED", "ROLLBACK_IN_PROGRESS": "ROLLBACK_FAILED",
+               "DELETE_IN_PROGRESS": "DELETE_FAILED", "UPDATE_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+               "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_COMPLETE",
+               "UPDATE_ROLLBACK_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+               "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_COMPLETE"}
+
+
+def interrupted(stack: Stack) -> None:
+    status = INTERRUPTED.get(stack.status, "UPDATE_ROLLBACK_FAILED")
+    reason = (None if status.endswith("_COMPLETE") else
+              f"The local cloud stopped while the stack was {stack.status}; delete the stack and create it again")
+    _stack_status(stack, status, reason)
+
+
 def _lock(stack: Stack) -> threading.Lock:
     if not hasattr(stack, "_lc_lock"):
         stack._lc_lock = threading.Lock()

@@ -36,6 +36,7 @@ def _clear_caches() -> None:
 
 def apply(service: "CloudFormationService") -> None:
     bound = {kind: type(cls.__name__, (cls,), {"service": service}) for kind, cls in RESOURCE_TYPES.items()}
+    service.resource_types = bound
 
     def get_model_list() -> list[Any]:
         return list(bound.values()) + [m for m in MOTO_GET_MODEL_LIST() if m.cloudformation_type() not in bound]

@@ -41,6 +41,20 @@ class CloudFormationService(Service):
     def stop(self) -> None:
         patches.undo(self)
 
+    def persistent_classes(self) -> dict[type, str]:
+        return {cls: f"cloudformation:{kind}" for kind, cls in self.resource_types.items()}
+
+    def recover(self) -> None:
+        """A stack operation the local cloud was running when it stopped ends failed, as an interrupted one would."""
+        from moto.cloudformation.models import cloudformation_backends
+
+        from .engine import interrupted
+        for regions in list(cloudformation_backends.values()):
+            for backend in list(regions.values()):
+                for stack in list(backend.stacks.values()):
+                    if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+                        interrupted(stack)
+
     def setting(self, key: str, default: Any = None) -> Any:
         return (self.cloud.settings.get("cloudformation") or {}).get(key, default)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,27 @@ class BuildRecord(dict):
 
     def view(self) -> dict[str, Any]:
         return json.loads(json.dumps(self, default=str))
+
+
+class PastBuild:
+    """A build from before the local cloud restarted: its record, as BatchGetBuilds shows it."""
+
+    def __init__(self, record: BuildRecord, log_path: Path, artifact_location: str | None):
+        self.record, self.log_path, self.artifact_location = record, log_path, artifact_location
+        self.id = record["id"]
+        self.done = threading.Event()
+        self.done.set()
+
+    def view(self) -> dict[str, Any]:
+        return self.record.view()
+
+    def stop(self) -> None:
+        """It ended already."""
+
+    def interrupted(self) -> None:
+        """The build ran when the local cloud stopped: it ends FAULT, as a build whose host went away does."""
+        now = time.time()
+        if self.record["phases"] and "endTime" not in self.record["phases"][-1]:
+            self.record.end("FAILED", "CLIENT_ERROR", "the local cloud stopped while the build ran")
+        self.record.update({"buildStatus": "FAULT", "buildComplete": True, "currentPhase": "COMPLETED",
+                            "endTime": now})

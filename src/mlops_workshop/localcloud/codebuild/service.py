@@ -46,7 +46,7 @@ from typing import Any
 from ..services import Service
 from .builds import Build
 from .exceptions import CodeBuildError
-from .models import env_list
+from .models import PastBuild, env_list
 from .responses import CodeBuildResponses
 
 DEFAULT_TIMEOUT_MINUTES = 60
@@ -128,6 +128,20 @@ class CodeBuildService(Service):
         build.write(f"build {build.id} of project {name}")
         self.cloud.spawn(f"codebuild-{build.id}", build.run)
         return build
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"numbers": dict(self.numbers),
+                "builds": {i: (b.record, b.log_path, b.artifact_location) for i, b in list(self.builds.items())}}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        if not state:
+            return
+        self.numbers.update(state["numbers"])
+        for build_id, (record, log_path, artifact_location) in state["builds"].items():
+            past = PastBuild(record, log_path, artifact_location)
+            if not record.get("buildComplete"):
+                past.interrupted()
+            self.builds[build_id] = past
 
     def stop(self) -> None:
         for build in list(self.builds.values()):

@@ -423,6 +423,28 @@ class PipelineEngine:
             with self.cond:
                 state.seen_revisions[f"{run.stage}/{run.name}"] = revision
 
+    def interrupted(self, reason: str) -> None:
+        """Executions that ran when the local cloud stopped end: Failed (Stopped if they were being stopped), and
+        their actions that ran with them; no stage stays held."""
+        with self.cond:
+            for state in self.pipelines.values():
+                state.occupant.clear()
+                state.waiting.clear()
+                for execution in state.executions:
+                    if execution.status not in ("InProgress", "Stopping"):
+                        continue
+                    for run in execution.actions:
+                        if run.status == "InProgress":
+                            run.status, run.token = "Failed", None
+                            run.error = {"code": "JobFailed", "message": reason}
+                            run.last_update = time.time()
+                            run.settled.set()
+                    stopped = execution.status == "Stopping"
+                    execution.status = "Stopped" if stopped else "Failed"
+                    execution.summary = (execution.stop_requested or {}).get("reason") if stopped else reason
+                    execution.touch()
+            self.jobs.clear()
+
     def shutdown(self) -> None:
         self.stopped.set()
         with self.cond:

@@ -28,6 +28,17 @@ class CodePipelineService(Service):
         self.engine.shutdown()
         super().stop()
 
+    def snapshot(self) -> Any:
+        with self.engine.cond:
+            return dict(self.engine.pipelines)
+
+    def restore(self, state: Any) -> None:
+        if state:
+            self.engine.pipelines.update(state)
+
+    def recover(self) -> None:
+        self.engine.interrupted("The local cloud stopped while this execution ran; start the pipeline again")
+
     def receive_event(self, target: dict[str, Any], payload: Any) -> None:
         """An EventBridge rule whose target is a pipeline starts an execution of it, as on AWS."""
         arn = target["Arn"]

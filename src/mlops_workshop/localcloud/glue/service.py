@@ -19,3 +19,20 @@ class GlueService(Service):
 
     def start(self) -> None:
         self.runner = GlueJobRunner(self)
+
+    def recover(self) -> None:
+        """A run the local cloud was running when it stopped ends FAILED (STOPPED if it was being stopped)."""
+        from moto.glue.models import glue_backends
+        from moto.core.utils import utcnow
+
+        from .models import LocalJobRun
+        for regions in list(glue_backends.values()):
+            for backend in list(regions.values()):
+                for job in list(backend.jobs.values()):
+                    for run in job.job_runs:
+                        if isinstance(run, LocalJobRun) and run.status in ("STARTING", "RUNNING", "STOPPING"):
+                            stopping = run.status == "STOPPING"
+                            run.error_message = None if stopping else (
+                                "The local cloud stopped while the job ran; start a new run")
+                            run.finished_on = utcnow()
+                            run.status = "STOPPED" if stopping else "FAILED"

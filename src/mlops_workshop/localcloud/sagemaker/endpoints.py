@@ -73,6 +73,17 @@ class Endpoints:
         self.cloud.spawn(f"endpoint-{endpoint.endpoint_name}", self._deploy, backend, endpoint, config_name,
                          generation, True)
 
+    def resume(self, backend: Any, endpoint: Any) -> None:
+        """An endpoint that served before the local cloud stopped serves again, with its current configuration
+        (an update it was in the middle of is rolled back, as a failed update is); returns once it answers or
+        failed."""
+        was = endpoint.endpoint_status
+        generation = self._bump(self.key(backend, endpoint.endpoint_name))
+        self._deploy(backend, endpoint, endpoint.endpoint_config_name, generation, False)
+        if was == "Updating" and endpoint.endpoint_status == "InService":
+            endpoint.failure_reason = ("The local cloud stopped while the endpoint was updating; it serves its "
+                                       "previous configuration")
+
     def deleted(self, backend: Any, name: str) -> None:
         key = self.key(backend, name)
         self._bump(key)

@@ -33,6 +33,31 @@ class SageMakerService(Service):
         super().stop()
         self.endpoints.stop_all()
 
+    def recover(self) -> None:
+        """Training jobs the local cloud was running when it stopped end Failed (Stopped if they were being
+        stopped); endpoints that served serve again, all at once, before the cloud answers as started."""
+        from moto.core.utils import utcnow
+        from moto.sagemaker.models import sagemaker_backends
+
+        resumed = []
+        for regions in list(sagemaker_backends.values()):
+            for backend in list(regions.values()):
+                for job in list(backend.training_jobs.values()):
+                    if job.training_job_status in ("InProgress", "Stopping"):
+                        stopping = job.training_job_status == "Stopping"
+                        now = utcnow()
+                        job.training_job_status = job.secondary_status = "Stopped" if stopping else "Failed"
+                        if not stopping:
+                            job.failure_reason = ("InternalServerError: the local cloud stopped while the training "
+                                                  "job ran; start a new one")
+                        job.training_end_time = job.last_modified_time = now
+                for endpoint in list(backend.endpoints.values()):
+                    if endpoint.endpoint_status in ("InService", "Creating", "Updating", "SystemUpdating"):
+                        resumed.append(self.cloud.spawn(f"endpoint-{endpoint.endpoint_name}-resume",
+                                                        self.endpoints.resume, backend, endpoint))
+        for thread in resumed:
+            thread.join()
+
     def training_job(self, name: str, region: str, account: str = ACCOUNT_ID) -> TrainingJob | None:
         return self.jobs.get((account, region, name))
 

@@ -20,6 +20,25 @@ class StepFunctionsService(Service):
     def start(self) -> None:
         patches.apply(self)
 
+    def recover(self) -> None:
+        """Executions the local cloud was running when it stopped end FAILED, saying so (their history stays)."""
+        import datetime
+
+        from moto.stepfunctions.parser.api import ExecutionStatus
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for regions in list(stepfunctions_parser_backends.values()):
+            for backend in list(regions.values()):
+                for machine in list(backend.state_machines):
+                    for execution in list(getattr(machine, "executions", [])):
+                        if execution.exec_status == ExecutionStatus.RUNNING:
+                            execution.exec_status = ExecutionStatus.FAILED
+                            execution.error = "States.Runtime"
+                            execution.cause = "The local cloud stopped while the execution ran; start it again"
+                            execution.stop_date = now
+                            execution.exec_worker = None
+
     def receive_event(self, target: dict[str, Any], payload: Any) -> None:
         """An EventBridge rule's target: a new execution of the state machine with the event as its input."""
         from moto.stepfunctions.responses import get_backend
