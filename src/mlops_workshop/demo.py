@@ -27,8 +27,9 @@ from .localcloud.server import DEFAULT_PORT
 from .pipeline import PipelineError, Progress
 from .pipeline.execution import PipelineRun
 from .repository_validation import create_repositories, print_report, validate_repositories
-from .target import (DEFAULT_STATE_DIR, IMAGE_MODES, CloudSession, cloud_dir, ensure_cloud, names_for_session,
-                     state_dir_option)
+from .data import read_raw_csv
+from .target import (DEFAULT_STATE_DIR, IMAGE_MODES, CloudSession, cloud_dir, ensure_cloud, local_cloud_answering,
+                     names_for_session, state_dir_option)
 
 @dataclass
 class DemoResult:
@@ -181,24 +182,25 @@ def print_summary(result: DemoResult, names: WorkshopNames, progress: Progress =
 def run_demo(args: argparse.Namespace) -> int:
     state_dir = args.state_dir.resolve()
     folder = cloud_dir(state_dir)
+    if args.data is not None:
+        read_raw_csv(args.data)  # a bad file is refused before anything is made
     if args.images != "process" and lifecycle.status(folder)["running"]:
         print(f"note: the local cloud on {folder} runs already, with the images setting it started with; "
               f"stop it first for --images {args.images}")
     stop_hint = "mlops-workshop localcloud stop" + ("" if folder == cloud_dir() else f" --state-dir {folder}")
     approve_hint = "mlops-workshop approve" + state_dir_option(state_dir)
     started = time.monotonic()
-    try:
-        state = ensure_cloud(state_dir, args.port, args.images)
-    except lifecycle.LocalCloudError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    state = ensure_cloud(state_dir, args.port, args.images)
     session = CloudSession(state["endpoint"])
-    names = names_for_session(session)
-    code = 0
+    code, answering = 0, False
     try:
-        result = run_pipeline(session, state_dir / "demo", names, manual_approvals=args.manual_approvals,
-                              rmse_threshold=args.rmse_threshold, data_source=args.data, timeout=args.timeout,
-                              approve_hint=approve_hint, source_provider=pipeline.stack.SOURCE_OPTIONS[args.source])
+        with local_cloud_answering(state_dir, "`mlops-workshop demo" + state_dir_option(state_dir) + "`"):
+            names = names_for_session(session)
+            result = run_pipeline(session, state_dir / "demo", names, manual_approvals=args.manual_approvals,
+                                  rmse_threshold=args.rmse_threshold, data_source=args.data, timeout=args.timeout,
+                                  approve_hint=approve_hint,
+                                  source_provider=pipeline.stack.SOURCE_OPTIONS[args.source])
+            answering = True
         print_summary(result, names)
         failed = result.run.failed_stage
         if not result.run.succeeded:
@@ -209,17 +211,17 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"\nDone in {pipeline.execution.clock(time.monotonic() - started)} from the start of this command.")
     except PipelineError as error:
         print(f"\nFAILED: {error}", file=sys.stderr)
-        code = 1
+        code, answering = 1, True
     except KeyboardInterrupt:
         print("\nInterrupted: an execution that started goes on in the local cloud "
-              f"(aws codepipeline get-pipeline-state --name {names.pipeline_stack_name} --endpoint-url "
-              f"{state['endpoint']})", file=sys.stderr)
-        code = 130
+              f"(aws codepipeline list-pipeline-executions --pipeline-name {WorkshopNames.pipeline_stack_name} "
+              f"--endpoint-url {state['endpoint']})", file=sys.stderr)
+        code, answering = 130, True
     finally:
         if args.stop:
             lifecycle.stop(folder)
             print("local cloud stopped")
-        else:
+        elif answering:
             print(f"The local cloud keeps running at {state['endpoint']} so that the endpoints answer "
                   f"(its logs: {folder / 'logs'}); stop it with: {stop_hint}")
     return code

@@ -109,6 +109,8 @@ class ModelServer:
         env = dict(self.base_env)
         env["OPT_ML_ROOT"] = str(self.opt_ml)
         env["SAGEMAKER_BIND_TO_PORT"] = str(self.port)
+        # On a person's machine a model server answers that machine only (the image listens on every address).
+        env["SERVE_BIND_ADDRESS"] = "127.0.0.1"
         if self.workers:
             env["MODEL_SERVER_WORKERS"] = str(self.workers)
         if self.run_dir:

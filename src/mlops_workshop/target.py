@@ -7,9 +7,11 @@ either target, the workshop's names there, and the environment of a process that
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,26 @@ IMAGE_MODES = ("process", "engine", "auto")
 
 
 class TargetError(RuntimeError):
-    """The target cannot be reached; the message says why and what to do."""
+    """The target cannot be reached; the message says why and what to do, `code` the exit status (1: a failure,
+    2: the user's input or set-up)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@contextlib.contextmanager
+def local_cloud_answering(state_dir: str | os.PathLike, again: str) -> Iterator[None]:
+    """Calls to the local cloud of a state folder: when it stops answering mid-way, one line says so, where its log
+    is, and `again` (what to run to go on)."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+    try:
+        yield
+    except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError) as error:
+        folder = cloud_dir(state_dir)
+        raise TargetError(f"the local cloud stopped answering ({type(error).__name__}): its log is at "
+                          f"{folder / 'logs' / 'localcloud.log'}; run {again} again (the local cloud starts "
+                          f"again with what it kept)") from None
 
 
 class CloudSession(boto3.session.Session):

@@ -48,6 +48,21 @@ def test_the_openapi_document_is_valid(openapi_spec):
     validate_spec(openapi_spec)
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The addresses a TCP port listens on, from /proc/net/tcp (0A: LISTEN; addresses little-endian hex)."""
+    found = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+def test_a_server_on_this_machine_answers_this_machine_only(server):
+    assert listening_addresses(server.port) == {"127.0.0.1"}
+
+
 def test_ping_is_healthy(server, openapi_check):
     status, content_type, body = request(server, "GET", "/ping")
     assert openapi_check("/ping", "GET", status, content_type, body) == {"status": "healthy"}

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except lifecycle.LocalCloudError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, lifecycle.PortInUse) else 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ class LocalCloudError(RuntimeError):
     pass
 
 
+class PortInUse(LocalCloudError):
+    """The port the local cloud is to listen on is taken: a user's choice to change."""
+
+
 def _health(endpoint: str, timeout: float = 1.0) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(f"{endpoint}{HEALTH_PATH}", timeout=timeout) as resp:
@@ -107,7 +111,7 @@ def start(state_dir: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     if not _port_free(host, port):
-        raise LocalCloudError(
+        raise PortInUse(
             f"port {port} on {host} is in use by another program; stop it or start the local cloud "
             f"with another port (--port)")
     log_path = state_dir / "logs" / "localcloud.log"

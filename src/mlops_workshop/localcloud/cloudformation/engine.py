@@ -60,21 +60,6 @@ def _stack_status(stack: Stack, status: str, reason: str | None = None) -> None:
     log.info("stack %s: %s%s", stack.name, status, f" ({reason})" if reason else "")
 
 
-# What an operation the local cloud stopped in the middle of ends as.
-INTERRUPTED = {"CREATE_IN_PROGRESS": "CREATE_FAILED", "ROLLBACK_IN_PROGRESS": "ROLLBACK_FAILED",
-               "DELETE_IN_PROGRESS": "DELETE_FAILED", "UPDATE_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
-               "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_COMPLETE",
-               "UPDATE_ROLLBACK_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
-               "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_COMPLETE"}
-
-
-def interrupted(stack: Stack) -> None:
-    status = INTERRUPTED.get(stack.status, "UPDATE_ROLLBACK_FAILED")
-    reason = (None if status.endswith("_COMPLETE") else
-              f"The local cloud stopped while the stack was {stack.status}; delete the stack and create it again")
-    _stack_status(stack, status, reason)
-
-
 def _lock(stack: Stack) -> threading.Lock:
     if not hasattr(stack, "_lc_lock"):
         stack._lc_lock = threading.Lock()
@@ -320,6 +305,39 @@ class StackEngine:
 
     def spawn(self, name: str, target: Any, *args: Any) -> None:
         self.service.cloud.spawn(name, target, *args)
+
+    def recover(self, backend: CloudFormationBackend, stack: Stack, in_flight: list[Any]) -> None:
+        """An operation the local cloud stopped in the middle of: a create (or its rollback) is rolled back and the
+        stack removed, so that the next deployment creates it again; a delete is finished; an update keeps what
+        it had updated in place, loses what it had begun to make, and ends UPDATE_ROLLBACK_COMPLETE."""
+        status = stack.status
+        reason = f"The local cloud stopped while the stack was {status}"
+        made = _created(stack)
+
+        def discard(resources: list[Any]) -> None:
+            for resource in resources:
+                try:
+                    resource.remove()
+                except Exception as exc:
+                    log.info("stack %s: %s left by the interrupted operation not deleted: %s", stack.name,
+                             resource.logical_id, _reason(exc))
+
+        if status in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS"):
+            _stack_status(stack, "ROLLBACK_IN_PROGRESS" if status != "DELETE_IN_PROGRESS" else status,
+                          f"{reason}; deleting what it had made")
+            failed = _delete_all(stack, stack.resource_map, stack.template_dict, made)
+            discard([r for r in in_flight if r not in made.values()])
+            if failed:
+                _stack_status(stack, "DELETE_FAILED" if status == "DELETE_IN_PROGRESS" else "ROLLBACK_FAILED",
+                              f"The following resource(s) failed to delete: [{', '.join(failed)}]. ")
+                return
+            _remove_stack(backend, stack)
+            return
+        discard([r for r in in_flight if r not in made.values()])
+        if status in ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"):
+            _stack_status(stack, status.replace("_CLEANUP_IN_PROGRESS", ""))
+        else:
+            _stack_status(stack, "UPDATE_ROLLBACK_COMPLETE", f"{reason}; what it had begun to make was deleted")
 
     def create_stack(self, backend: CloudFormationBackend, name: str, template: str, parameters: dict[str, Any],
                      notification_arns: list[str] | None = None, tags: dict[str, str] | None = None,

@@ -35,6 +35,8 @@ class CloudFormationService(Service):
         self.engine = StackEngine(self)
         self.pending: dict[str, dict[str, Any]] = {}
         self.pending_lock = threading.Lock()
+        # Resources being made now, by (stack id, logical id): what a restart in the middle of it has to delete.
+        self.in_flight: dict[tuple[str, str], Any] = {}
         self._request = threading.local()
         patches.apply(self)
 
@@ -44,16 +46,32 @@ class CloudFormationService(Service):
     def persistent_classes(self) -> dict[type, str]:
         return {cls: f"cloudformation:{kind}" for kind, cls in self.resource_types.items()}
 
+    @contextlib.contextmanager
+    def building(self, resource: Any) -> Iterator[None]:
+        key = (resource.stack_id, resource.logical_id)
+        self.in_flight[key] = resource
+        try:
+            yield
+        finally:
+            self.in_flight.pop(key, None)
+
+    def snapshot(self) -> Any:
+        return {"in_flight": dict(self.in_flight)}
+
+    def restore(self, state: Any) -> None:
+        self.in_flight.update((state or {}).get("in_flight") or {})
+
     def recover(self) -> None:
-        """A stack operation the local cloud was running when it stopped ends failed, as an interrupted one would."""
+        """A stack operation the local cloud was running when it stopped ends as engine.recover says."""
         from moto.cloudformation.models import cloudformation_backends
 
-        from .engine import interrupted
         for regions in list(cloudformation_backends.values()):
             for backend in list(regions.values()):
                 for stack in list(backend.stacks.values()):
                     if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
-                        interrupted(stack)
+                        made = [r for (stack_id, _), r in self.in_flight.items() if stack_id == stack.stack_id]
+                        self.engine.recover(backend, stack, made)
+        self.in_flight.clear()
 
     def setting(self, key: str, default: Any = None) -> Any:
         return (self.cloud.settings.get("cloudformation") or {}).get(key, default)

@@ -60,7 +60,7 @@ class LocalResource:
                                         account_id: str, region_name: str, **kwargs: Any) -> Any:
         resource = cls(resource_name, cloudformation_json.get("Properties") or {}, region_name,
                        kwargs.get("LogicalId", ""), kwargs.get("StackId", ""))
-        resource.create()
+        resource.build()
         return resource
 
     @classmethod
@@ -72,13 +72,18 @@ class LocalResource:
     def delete(self, account_id: str, region_name: str) -> None:
         self.remove()
 
+    def build(self) -> None:
+        """create(), with the resource known to the service while it is made: a restart in the middle deletes it."""
+        with self.service.building(self):
+            self.create()
+
     def create(self) -> None:
         raise NotImplementedError
 
     def update(self, new_name: str, properties: dict[str, Any]) -> Any:
         """Update in place (return self) or build a replacement (return a new, created instance)."""
         replacement = type(self)(new_name, properties, self.region, self.logical_id, self.stack_id)
-        replacement.create()
+        replacement.build()
         return replacement
 
     def remove(self) -> None:

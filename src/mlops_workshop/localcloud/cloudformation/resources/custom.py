@@ -34,7 +34,7 @@ class CustomResource(LocalResource):
         resource = cls(resource_name, cloudformation_json.get("Properties") or {}, region_name,
                        kwargs.get("LogicalId", ""), kwargs.get("StackId", ""))
         resource.resource_type = kwargs.get("ResourceType", cls.type_name)
-        resource.create()
+        resource.build()
         return resource
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
