@@ -214,3 +214,93 @@ def test_a_crash_while_saving_leaves_the_previous_state(tmp_path, monkeypatch):
         assert [list(b.buckets) for b in buckets] == [["before"]]
     finally:
         cloud.stop()
+
+
+SLOW_CUSTOM = '''
+import json, time, urllib.request
+import boto3
+
+def lambda_handler(event, context):
+    if event["RequestType"] == "Create":
+        time.sleep(60)
+    boto3.client("s3").put_object(Bucket="records", Key=event["RequestType"], Body=b"seen")
+    body = json.dumps({"Status": "SUCCESS", "PhysicalResourceId": "slow", "StackId": event["StackId"],
+                       "RequestId": event["RequestId"], "LogicalResourceId": event["LogicalResourceId"],
+                       "Data": {}}).encode()
+    urllib.request.urlopen(urllib.request.Request(event["ResponseURL"], data=body, method="PUT"), timeout=10).read()
+'''
+
+
+def test_an_interrupted_stack_create_is_rolled_back_so_that_it_can_be_created_again(daemon):
+    daemon.start()
+    daemon.client("s3").create_bucket(Bucket="records")
+    token = make_function(daemon, "slow", SLOW_CUSTOM, Timeout=120)
+    template = json.dumps({"Resources": {
+        "Kept": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/made", "Type": "String", "Value": "v"}},
+        "Slow": {"Type": "Custom::Slow", "DependsOn": "Kept", "Properties": {"ServiceToken": token}}}})
+    cfn = daemon.client("cloudformation")
+    cfn.create_stack(StackName="interrupted", TemplateBody=template)
+    wait_for(lambda: any(e["LogicalResourceId"] == "Slow" and e["ResourceStatus"] == "CREATE_IN_PROGRESS"
+                         for e in cfn.describe_stack_events(StackName="interrupted")["StackEvents"]), 30)
+    daemon.saved()
+    daemon.kill()
+
+    daemon.start()
+    cfn = daemon.client("cloudformation")
+    summaries = cfn.list_stacks()["StackSummaries"]
+    assert [(s["StackName"], s["StackStatus"]) for s in summaries] == [("interrupted", "DELETE_COMPLETE")]
+    reasons = [e.get("ResourceStatusReason") or "" for e in cfn.describe_stack_events(StackName=summaries[0]["StackId"])
+               ["StackEvents"]]
+    assert any("The local cloud stopped while the stack was CREATE_IN_PROGRESS" in r for r in reasons)
+    with pytest.raises(daemon.client("ssm").exceptions.ParameterNotFound):
+        daemon.client("ssm").get_parameter(Name="/made")
+    wait_for(lambda: daemon.client("s3").list_objects_v2(Bucket="records").get("KeyCount"), 30, 0.2,
+             "the custom resource's Delete request")
+    assert cfn.create_stack(StackName="interrupted", TemplateBody=json.dumps({"Resources": {"Kept": {
+        "Type": "AWS::SSM::Parameter", "Properties": {"Name": "/made", "Type": "String", "Value": "v"}}}}))
+
+
+def test_an_execution_and_a_build_in_flight_end_saying_the_cloud_stopped(daemon):
+    daemon.start()
+    iam, s3 = daemon.client("iam"), daemon.client("s3")
+    role = iam.create_role(RoleName="pipeline", AssumeRolePolicyDocument=trust("codepipeline.amazonaws.com"))
+    for bucket in ("artifacts", "sources"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket="sources", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="sources", Key="src.zip", Body=zip_of({"buildspec.yml": "version: 0.2\nphases:\n  build:\n"
+                                                                                 "    commands:\n      - sleep 60\n"}))
+    build = daemon.client("codebuild")
+    build.create_project(name="slow", source={"type": "S3", "location": "sources/src.zip"},
+                         artifacts={"type": "NO_ARTIFACTS"}, serviceRole=role["Role"]["Arn"],
+                         environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                                      "computeType": "BUILD_GENERAL1_SMALL"})
+    build_id = build.start_build(projectName="slow")["build"]["id"]
+    wait_for(lambda: build.batch_get_builds(ids=[build_id])["builds"][0]["currentPhase"] == "BUILD", 30)
+    source = {"name": "Source", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3",
+                                                 "version": "1"},
+              "configuration": {"S3Bucket": "sources", "S3ObjectKey": "src.zip", "PollForSourceChanges": "false"},
+              "outputArtifacts": [{"name": "Src"}]}
+    approval = {"name": "Approve", "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual",
+                                                    "version": "1"}}
+    cp = daemon.client("codepipeline")
+    cp.create_pipeline(pipeline={"name": "waits", "roleArn": role["Role"]["Arn"], "artifactStore": {
+        "type": "S3", "location": "artifacts"}, "stages": [{"name": "Source", "actions": [source]},
+                                                           {"name": "Approval", "actions": [approval]}]})
+
+    def waiting():
+        stages = cp.get_pipeline_state(name="waits")["stageStates"]
+        return stages[1].get("actionStates", [{}])[0].get("latestExecution", {}).get("token")
+    wait_for(waiting, 30, 0.2, "the approval to wait")
+    daemon.saved()
+    daemon.kill()
+
+    daemon.start()
+    cp, build = daemon.client("codepipeline"), daemon.client("codebuild")
+    [execution] = cp.list_pipeline_executions(pipelineName="waits")["pipelineExecutionSummaries"]
+    assert execution["status"] == "Failed"
+    assert "The local cloud stopped while this execution ran" in execution["statusSummary"]
+    action = cp.get_pipeline_state(name="waits")["stageStates"][1]["actionStates"][0]["latestExecution"]
+    assert action["status"] == "Failed" and "token" not in action
+    finished = build.batch_get_builds(ids=[build_id])["builds"][0]
+    assert finished["buildStatus"] == "FAULT" and finished["buildComplete"] is True
+    assert "the local cloud stopped while the build ran" in finished["phases"][-1]["contexts"][0]["message"]

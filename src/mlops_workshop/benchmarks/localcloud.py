@@ -10,6 +10,12 @@ training  a training job of the workshop's model from CreateTrainingJob to Compl
           model's own training time: the time its `train` takes (the local cloud's overhead is everything
           around that). Also printed: the time over the fit alone (metadata.json's training_seconds).
 
+saving    the median round trip of a call that writes (SSM PutParameter) with the state kept and with it not kept
+          (setting persist: false); target: keeping adds <= 2 ms.
+pipeline  (--pipeline) the main job from an empty folder with the state kept and not kept; target: within 10 %.
+          Then the restart: the daemon stopped and started again on the folder of that full run, until it answers
+          with both endpoints serving; target <= 3 s.
+
 In a program: ``with LocalCloud(".state/bench", port=0) as cloud: localcloud.benchmark_training(cloud)``.
 """
 
@@ -41,6 +47,9 @@ from mlops_workshop.localcloud.images.service import venv_bin
 TARGET_OVERHEAD_S = 10.0
 TARGET_READY_S = 2.0
 TARGET_INVOKE_S = 1.0
+TARGET_SAVING_MS = 2.0
+TARGET_RESTART_S = 3.0
+TARGET_PIPELINE_RATIO = 1.10
 
 BENCHMARK_HANDLER = """import boto3
 
@@ -232,12 +241,89 @@ def benchmark_lambda(cloud: Any, invokes: int = 20, show: bool = True) -> dict[s
     return result
 
 
+def benchmark_saving(calls: int = 200, show: bool = True) -> dict[str, Any]:
+    """Median round trip of a writing call on a daemon that keeps its state and on one that does not."""
+    medians = {}
+    for persist in (True, False):
+        folder = Path(tempfile.mkdtemp(prefix="localcloud-saving-"))
+        try:
+            state = lifecycle.start(folder, port=free_port(), settings={"persist": persist})
+            ssm = client(state["endpoint"], "ssm", "us-east-1")
+            times = []
+            for n in range(calls):
+                began = time.perf_counter()
+                ssm.put_parameter(Name=f"/bench/{n % 20}", Value=str(n), Type="String", Overwrite=True)
+                times.append(time.perf_counter() - began)
+            medians[persist] = statistics.median(times[10:]) * 1000
+        finally:
+            lifecycle.stop(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+    result = {"kept_ms": round(medians[True], 2), "not_kept_ms": round(medians[False], 2),
+              "added_ms": round(medians[True] - medians[False], 2), "target_ms": TARGET_SAVING_MS}
+    result["met"] = result["added_ms"] <= TARGET_SAVING_MS
+    if show:
+        print(f"saving: a writing call takes {result['kept_ms']:.2f} ms at the median with the state kept, "
+              f"{result['not_kept_ms']:.2f} ms without: {result['added_ms']:+.2f} ms (target <= "
+              f"{TARGET_SAVING_MS:g} ms: {'met' if result['met'] else 'NOT met'})")
+    return result
+
+
+def benchmark_pipeline_and_restart(show: bool = True) -> dict[str, Any]:
+    """The main job with the state kept and not kept, then a restart on the folder of the full run."""
+    from mlops_workshop import demo, target
+    from mlops_workshop.pipeline import results
+
+    seconds, keep = {}, Path(tempfile.mkdtemp(prefix="localcloud-pipeline-"))
+    try:
+        for persist in (False, True):
+            folder = keep if persist else Path(tempfile.mkdtemp(prefix="localcloud-pipeline-"))
+            cloud = folder / "localcloud"
+            began = time.perf_counter()
+            state = lifecycle.start(cloud, port=free_port(),
+                                    settings={**target.cloud_settings(), "persist": persist})
+            session = target.CloudSession(state["endpoint"])
+            run = demo.run_pipeline(session, folder / "demo", target.names_for_session(session),
+                                    progress=lambda line: None)
+            seconds[persist] = time.perf_counter() - began
+            if run.run.status != "Succeeded":
+                raise RuntimeError(f"the benchmark's pipeline run ended {run.run.status}")
+            if not persist:
+                lifecycle.stop(cloud)
+                shutil.rmtree(folder, ignore_errors=True)
+        cloud = keep / "localcloud"
+        port = lifecycle.read_state(cloud)["port"]
+        lifecycle.stop(cloud)
+        began = time.perf_counter()
+        state = lifecycle.start(cloud, port=port)
+        restart = time.perf_counter() - began
+        session = target.CloudSession(state["endpoint"])
+        answers = {name: results.endpoint_answer(session, name) for name in ("abalone-dev", "abalone-prd")}
+    finally:
+        lifecycle.stop(keep / "localcloud")
+        shutil.rmtree(keep, ignore_errors=True)
+    result = {"kept_s": round(seconds[True], 1), "not_kept_s": round(seconds[False], 1),
+              "ratio": round(seconds[True] / seconds[False], 3), "restart_s": round(restart, 2),
+              "endpoints_after_restart": answers, "target_ratio": TARGET_PIPELINE_RATIO,
+              "target_restart_s": TARGET_RESTART_S}
+    serving = all(isinstance(answer, float) for answer in answers.values())
+    result["met"] = result["ratio"] <= TARGET_PIPELINE_RATIO and restart <= TARGET_RESTART_S and serving
+    if show:
+        print(f"pipeline: the main job from an empty folder {result['kept_s']:.1f} s with the state kept, "
+              f"{result['not_kept_s']:.1f} s without (x{result['ratio']:.2f}; target <= x{TARGET_PIPELINE_RATIO:.2f})")
+        print(f"restart: the daemon on the folder of that full run answers in {restart:.2f} s with both endpoints "
+              f"{'serving' if serving else 'NOT serving'} (target <= {TARGET_RESTART_S:g} s: "
+              f"{'met' if restart <= TARGET_RESTART_S and serving else 'NOT met'})")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlops-workshop benchmark localcloud", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--starts", type=int, default=3, help="daemon starts timed for `ready` (default 3)")
     parser.add_argument("--invokes", type=int, default=20, help="warm Lambda invokes (default 20)")
     parser.add_argument("--no-training", action="store_true", help="skip the training job (about 30 s)")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also the main job with and without the state kept, and the restart (about 3 min)")
     parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench-results" / "localcloud.json",
                         help="where to write the figures (default bench-results/localcloud.json)")
     args = parser.parse_args(argv)
@@ -252,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         lifecycle.stop(folder)
         shutil.rmtree(folder, ignore_errors=True)
+    results["saving"] = benchmark_saving()
+    if args.pipeline:
+        results["pipeline"] = benchmark_pipeline_and_restart()
     if not args.no_training:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the in-process server's request lines
         with tempfile.TemporaryDirectory(prefix="localcloud-training-") as scratch, \

@@ -6,7 +6,8 @@ use, together in one pickle (their objects refer to each other), beside what eac
 `state/blobs/`, written once, so a snapshot stays small however much data the buckets hold.
 
 A background thread saves at most every `persist_interval_s` (setting, default 1 s) while the cloud is busy (a call
-that writes, or work in the background), skipping the write when nothing changed. A snapshot is written to a
+that writes, or work in the background), skipping the write when nothing changed. The setting `persist: false`
+keeps nothing (for measuring what keeping costs; the state folder is then neither read nor written). A snapshot is written to a
 temporary file, flushed to disk and renamed over the last one, so a crash while saving leaves the previous state;
 a `kill -9` loses at most the last interval. A state folder written by another format or moto version is refused,
 with what to do, rather than loaded in part.
@@ -86,13 +87,15 @@ class _Pickler(pickle.Pickler):
     service made for itself (see `Service.persistent_classes`) by name."""
 
     def __init__(self, file: io.BytesIO, store: "StateStore"):
+        from moto.core.base_backend import AccountSpecificBackend, BackendDict
         super().__init__(file, protocol=5)
         self.store = store
         self.blobs: set[str] = set()
         self.classes = store.bound_classes()
+        self.registries = (BackendDict, AccountSpecificBackend)
 
     def persistent_id(self, obj: Any) -> Any:
-        from moto.core.base_backend import AccountSpecificBackend, BackendDict
+        BackendDict, AccountSpecificBackend = self.registries
         if type(obj) is bytes and len(obj) >= BLOB_BYTES:
             name = self.store.write_blob(obj)
             self.blobs.add(name)
@@ -175,6 +178,7 @@ class StateStore:
         self.folder = cloud.state_dir / "state"
         self.blob_dir = self.folder / "blobs"
         self.interval = float(cloud.settings.get("persist_interval_s", DEFAULT_INTERVAL_S))
+        self.enabled = bool(cloud.settings.get("persist", True))
         self._dirty = False
         self._busy = 0
         # Changes counted, and the count the last snapshot holds: what a caller waits on to know a write is kept.
@@ -227,7 +231,7 @@ class StateStore:
 
     # Loading.
     def exists(self) -> bool:
-        return (self.folder / SNAPSHOT).is_file()
+        return self.enabled and (self.folder / SNAPSHOT).is_file()
 
     def check_version(self) -> None:
         path = self.folder / VERSION
@@ -301,6 +305,8 @@ class StateStore:
                 path.unlink(missing_ok=True)
 
     def start(self) -> None:
+        if not self.enabled:
+            return
         self._thread = threading.Thread(target=self._loop, name="localcloud-persistence", daemon=True)
         self._thread.start()
 
@@ -314,6 +320,8 @@ class StateStore:
 
     def stop(self) -> None:
         """Stop saving in the background and write what is there now."""
+        if not self.enabled:
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
