@@ -862,30 +862,25 @@ def stack_exists(ws: Workshop) -> bool:
 
 
 def prepare_pipeline(ws: Workshop, data: str | os.PathLike | None = None, progress: Progress = print) -> bool:
-    """Everything the stack reads, as `mlops-workshop demo` puts it there: the repositories (made when missing,
-    then checked), the Lambda packages, and, before a first stack only, the code and the data (the stack's
-    creation starts the first execution on them). Returns whether the stack exists already."""
-    from .data import DataValidationError
-    from .pipeline import PipelineError
+    """Everything the stack reads, as `mlops-workshop demo` puts it there: the repositories (made when missing),
+    before a first stack the code and the data (the stack's creation starts the first execution on them), the
+    repositories' checks, and the Lambda packages. Returns whether the stack exists already."""
     from .repository_validation import print_report, validate_repositories
 
     exists = stack_exists(ws)
     create_repositories(ws, progress=lambda line: None)
+    if exists:
+        progress("the stack exists: the code and the data go in after its update, right before the execution")
+    else:
+        push_code(ws, progress=progress)
+        upload_data(ws, data, progress=progress)
     checks = validate_repositories(ws.names, ws.session, with_codecommit=ws.codecommit)
     failed = [c for c in checks if c.passed is False]
     if failed:
         print_report(checks)
-        raise WorkshopError(f"the data repositories are not as the pipeline needs them: {failed[0].name}; run "
-                            "notebooks 1 and 2 first")
-    progress(f"repositories: {len(checks)} checks passed")
-    if not exists:
-        try:
-            push_code(ws, progress=progress)
-            upload_data(ws, data, progress=progress)
-        except (PipelineError, DataValidationError) as error:
-            raise WorkshopError(str(error)) from None
-    else:
-        progress("the stack exists: the code and the data go in after its update, right before the execution")
+        raise WorkshopError(f"the data repositories are not as the pipeline needs them: {failed[0].name} (see "
+                            "'To fix' above)")
+    progress(f"repositories: {sum(c.passed is True for c in checks)} checks passed")
     upload_packages(ws, progress=progress)
     return exists
 
@@ -1025,15 +1020,22 @@ def _stage_message(cp, pipeline: str, execution_id: str, stage: str) -> str:
     return stage_results(cp, pipeline, execution_id, [stage])[stage].message
 
 
-def approval_check(ws: Workshop, stage: str, execution_id: str) -> str:
-    """What a person checks before approving, as the monitor would: the execution's Glue run succeeded
-    (ETLApproval); its training job completed, and then the model is registered pending approval, as
+def approval_check(ws: Workshop, stage: str, execution_id: str, progress: Progress = print) -> str:
+    """What a person checks before approving, as the monitor would, once the job has ended: the execution's Glue run
+    succeeded (ETLApproval); its training job completed, and then the model is registered pending approval, as
     TrainingJobMonitor does (TrainApproval). Raises WorkshopError when it should not be approved."""
     from .pipeline import PipelineError, execution
 
     checks = {"ETLApproval": execution._etl_succeeded, "TrainApproval": execution._register_trained_model}
     if stage not in checks:
         raise WorkshopError(f"{stage} is not an approval stage: use one of {', '.join(checks)}")
+    if stage == "ETLApproval":
+        run = glue_job_run(ws, execution_id)
+        wait_job_run(ws, run["JobName"], run["Id"], progress=progress)
+    else:
+        job = f"mlops-{ws.names.model_name}-{execution_id}"
+        ws.session.client("sagemaker").get_waiter("training_job_completed_or_stopped").wait(
+            TrainingJobName=job, WaiterConfig={"Delay": 30 if ws.target == "aws" else 1, "MaxAttempts": 240})
     try:
         return checks[stage](ws.session, ws.names, execution_id)
     except PipelineError as error:
