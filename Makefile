@@ -1,5 +1,7 @@
-# The two commands of the README: `make demo` runs the whole pipeline, `make test` runs the tests.
-# Each creates the virtual environment and installs what is missing; both are quick when it is there.
+# The two commands of the README: `make demo` runs the whole pipeline, `make test` runs the tests (nbval on the
+# committed notebooks included, in tests/notebooks). Each creates the virtual environment and installs what is
+# missing; both are quick when it is there. `make notebooks` runs the notebooks and writes their outputs back into
+# notebooks/ to commit; `make nbval` checks the committed outputs against a new run.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,7 +12,7 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_SPEC := checkov==3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell echo '$(CHECKOV_SPEC)' | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench lab setup checkov system-deps clean
+.PHONY: demo test bench lab notebooks nbval setup checkov system-deps clean
 
 demo: setup
 	$(BIN)/mlops-workshop demo
@@ -23,6 +25,12 @@ bench: setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+notebooks: setup
+	$(BIN)/python scripts/notebooks.py run
+
+nbval: setup
+	$(BIN)/python scripts/notebooks.py check
 
 setup: $(STAMP) system-deps
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the workshop uses when they are missing: nginx (serving), and where
-# possible docker.io + debootstrap (a real container engine). Quick when everything is there.
+# Installs the Debian packages the workshop uses when they are missing: nginx (serving), graphviz (the notebooks'
+# diagrams), and where possible docker.io + debootstrap (a real container engine). Quick when everything is there.
 set -euo pipefail
 
 want=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx)
+command -v dot >/dev/null 2>&1 || want+=(graphviz)
 if [ "${MLOPS_SKIP_ENGINE:-0}" != "1" ]; then
   command -v dockerd >/dev/null 2>&1 || want+=(docker.io)
   command -v debootstrap >/dev/null 2>&1 || want+=(debootstrap)
@@ -24,7 +25,9 @@ trap '[ $had_policy -eq 0 ] && rm -f /usr/sbin/policy-rc.d' EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null || true
 if ! apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null; then
-  # The engine is optional: nginx alone is required.
-  if [[ " ${want[*]} " == *" nginx "* ]]; then apt-get install -y -qq --no-install-recommends nginx >/dev/null; fi
+  # The engine is optional: nginx and graphviz are required.
+  required=()
+  for name in nginx graphviz; do [[ " ${want[*]} " == *" $name "* ]] && required+=("$name"); done
+  if [ ${#required[@]} -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${required[@]}" >/dev/null; fi
   echo "install-system-deps: could not install all of ${want[*]}; tests that need them will skip" >&2
 fi

@@ -1,6 +1,8 @@
 """mlops_workshop.workshop and .plots, what the notebooks call, without a cloud: targets, templates, verdicts, plots."""
 
 import json
+import re
+import shutil
 
 import matplotlib
 import pytest
@@ -11,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mlops_workshop import data, plots, workshop  # noqa: E402
 from mlops_workshop.config import WorkshopNames  # noqa: E402
-from mlops_workshop.pipeline.execution import PipelineRun, StageResult  # noqa: E402
+from testkit.tools import require_tool  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -102,10 +104,36 @@ def test_the_system_test_definition_is_build_pys_with_this_accounts_functions():
     assert definition["StartAt"] == "EvaluateEndpoint"
     function = definition["States"]["EvaluateEndpoint"]["Parameters"]["FunctionName"]
     assert function == "arn:aws:lambda:eu-west-1:111122223333:function:abalone-EvaluateEndpoint"
-    fig = plots.state_machine(definition)
-    labels = {text.get_text().split("\n")[0] for text in fig.axes[0].texts}
-    assert set(definition["States"]) <= labels
-    assert "$.Evaluation.rmse <= $.Threshold" in labels
+
+
+def test_the_state_machine_is_drawn_from_its_definition_every_state_and_transition():
+    definition = workshop.system_test_definition(WorkshopNames())
+    diagram = plots.state_machine(definition)
+    source = diagram.graph.source
+    for name, state in definition["States"].items():
+        assert f"{name}\n({state['Type']})" in source
+    edges = plots.state_transitions(definition)
+    assert ("CheckThreshold", "StartMonitoringBaseline", "$.Evaluation.rmse <= $.Threshold") in edges
+    assert ("CheckThreshold", "ThresholdNotMet", "otherwise") in edges
+    assert source.count("->") == len(set(edges)) + 1  # and the start arrow
+    assert "$.Evaluation.rmse <= $.Threshold" in source
+    assert repr(diagram).startswith(f"state machine: {len(definition['States'])} states")
+
+
+def test_the_diagrams_render_as_png_with_graphviz():
+    require_tool("graphviz", shutil.which("dot"), "Debian: apt-get install graphviz")
+    diagram = plots.state_machine(workshop.system_test_definition(WorkshopNames()))
+    assert diagram._repr_png_().startswith(b"\x89PNG")
+
+
+def test_the_stages_and_the_architecture_are_drawn_from_the_template():
+    actions = workshop.stage_actions()
+    stages = [name for name, _ in workshop.pipeline_stages()]
+    stage_diagram = plots.pipeline_stages(actions).graph.source
+    assert all(f"cluster_{stage}" in stage_diagram for stage in stages)
+    assert all(f"{action}\n" in stage_diagram for action in actions["action"])
+    architecture = plots.architecture(actions, WorkshopNames()).graph.source
+    assert all(re.search(rf"^\s*{stage} \[", architecture, re.MULTILINE) for stage in stages)
 
 
 def test_the_dataset_figure_shows_every_row():
@@ -116,27 +144,36 @@ def test_the_dataset_figure_shows_every_row():
     assert sum(patch.get_height() for patch in fig.axes[0].patches) == len(raw)
 
 
-def test_the_learning_curve_marks_the_kept_epoch_and_needs_a_history():
-    metadata = {"history": {"loss": [9.0, 5.0, 4.8], "val_rmse": [2.6, 2.2, 2.3]}, "best_epoch": 2}
+def test_the_learning_curve_labels_the_loss_as_a_loss_and_marks_the_kept_epoch():
+    metadata = {"history": {"loss": [9.0, 5.0, 4.8], "val_rmse": [2.6, 2.2, 2.3]}, "best_epoch": 2,
+                "training": {"rmse": 2.0}}
     fig = plots.learning_curve(metadata)
-    assert "epoch 2, RMSE 2.200" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]
+    loss, rmse = fig.axes
+    assert "L2 penalty" in loss.get_title() and "rings²" in loss.get_ylabel()
+    assert rmse.get_ylabel() == "RMSE (rings)"
+    labels = [t.get_text() for t in rmse.get_legend().get_texts()]
+    assert "kept: epoch 2, RMSE 2.20" in labels and "training RMSE of the kept model: 2.00" in labels
     with pytest.raises(ValueError, match="no training history"):
         plots.learning_curve({"best_epoch": 1})
 
 
 def test_the_prediction_figure_reports_the_rmse():
     fig = plots.predicted_vs_actual([10.0, 12.0], [11.0, 11.0], "check")
-    assert "RMSE 1.000" in fig.axes[0].get_title()
+    assert "RMSE 1.00)" in fig.axes[0].get_title()
 
 
-def test_the_timeline_draws_one_bar_per_stage():
-    run = PipelineRun("p", "0123456789", status="Failed", seconds=12.0,
-                      stages={"A": StageResult("A", "Succeeded", 4.0), "B": StageResult("B", "Failed", 8.0, "boom"),
-                              "C": StageResult("C")})
-    fig = plots.pipeline_timeline(run)
+def test_the_timeline_draws_each_action_at_its_start_and_says_what_the_approvals_wait_for():
+    spans = [workshop.ActionSpan("ETL", "GlueJob", "Lambda", 0.0, 0.4, "Succeeded"),
+             workshop.ActionSpan("ETLApproval", "ApproveETL", "Manual", 0.5, 6.0, "Succeeded"),
+             workshop.ActionSpan("DeployDev", "Build", "CodeBuild", 6.6, 2.0, "Succeeded"),
+             workshop.ActionSpan("DeployDev", "Deploy", "CloudFormation", 8.7, 1.0, "Failed")]
+    fig = plots.pipeline_timeline(spans, "Failed")
     bars = fig.axes[0].patches
-    assert [bar.get_width() for bar in bars] == [4.0, 8.0, 0.0]
-    assert bars[1].get_x() == 4.0
+    assert [(bar.get_x(), bar.get_width()) for bar in bars] == [(0.0, 0.4), (0.5, 6.0), (6.6, 2.0), (8.7, 1.0)]
+    assert [bar.get_y() + bar.get_height() / 2 for bar in bars] == [0, 1, 2, 2]
+    notes = [text.get_text() for text in fig.axes[0].texts]
+    assert any("waits for the Glue run's end" in note for note in notes)
+    assert "execution" in fig.axes[0].get_title() and "-" not in fig.axes[0].get_title()
 
 
 def test_run_tests_returns_pytests_status(tmp_path, monkeypatch):
@@ -144,19 +181,6 @@ def test_run_tests_returns_pytests_status(tmp_path, monkeypatch):
     assert workshop.run_tests("tests/project/test_environment.py", args=("-q", "-k", "nothing_matches"),
                               progress=lines.append) == 5
     assert any("deselected" in line for line in lines)
-
-
-def test_the_notebooks_are_numbered_clean_and_parameterised(repo_root):
-    books = sorted((repo_root / "notebooks").glob("*.ipynb"))
-    assert [book.name[:3] for book in books] == [f"0{n}_" for n in range(1, 8)]
-    readme = (repo_root / "README.md").read_text()
-    for book in books:
-        notebook = json.loads(book.read_text())
-        code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
-        assert all(not cell["outputs"] and cell["execution_count"] is None for cell in code), f"{book.name} has outputs"
-        assert "parameters" in code[0]["metadata"].get("tags", []), f"{book.name}: the first code cell is not tagged"
-        assert "workshop.connect(target, state_dir, port=port, source=source)" in "".join(code[1]["source"])
-        assert f"notebooks/{book.name}" in readme, f"README.md has no section for {book.name}"
 
 
 def test_a_bad_data_file_stops_the_pipeline_step_before_the_stack_with_the_row_at_fault(tmp_path, aws_env):
@@ -176,3 +200,165 @@ def test_a_bad_data_file_stops_the_pipeline_step_before_the_stack_with_the_row_a
         assert session.client("cloudformation").list_stacks()["StackSummaries"] == []
     finally:
         cloud.stop()
+
+
+def test_the_state_folder_and_the_port_come_from_the_environment_when_a_notebook_leaves_them_none(monkeypatch, tmp_path):
+    monkeypatch.delenv(workshop.STATE_DIR_VARIABLE, raising=False)
+    monkeypatch.delenv(workshop.PORT_VARIABLE, raising=False)
+    assert workshop.choose_state_dir() == workshop.DEFAULT_STATE_DIR and workshop.choose_port() == 4566
+    monkeypatch.setenv(workshop.STATE_DIR_VARIABLE, str(tmp_path))
+    monkeypatch.setenv(workshop.PORT_VARIABLE, "4600")
+    assert workshop.choose_state_dir() == tmp_path.resolve() and workshop.choose_port() == 4600
+    assert workshop.choose_state_dir(tmp_path / "mine") == (tmp_path / "mine").resolve()
+    assert workshop.choose_port(4700) == 4700
+    monkeypatch.setenv(workshop.PORT_VARIABLE, "http")
+    with pytest.raises(workshop.WorkshopError, match="MLOPS_PORT='http' is not a port number"):
+        workshop.choose_port()
+
+
+def test_paths_show_relative_to_the_repository(repo_root, tmp_path):
+    assert workshop.shown(repo_root / ".state" / "localcloud") == ".state/localcloud"
+    assert workshop.shown(tmp_path) == str(tmp_path.resolve())
+
+
+def test_where_it_runs_says_what_is_billed():
+    local = workshop.Workshop("local", None, WorkshopNames(), workshop.DEFAULT_STATE_DIR, "http://127.0.0.1:4566")
+    assert "nothing is billed" in workshop.where_it_runs(local) and "under .state/" in workshop.where_it_runs(local)
+    account = workshop.Workshop("aws", None, WorkshopNames(account="111122223333"), workshop.DEFAULT_STATE_DIR,
+                                source="S3")
+    said = workshop.where_it_runs(account)
+    assert "AWS account 111122223333" in said and "is billed" in said and "source = \"s3\"" in said
+
+
+@pytest.fixture
+def mocked(aws_env, tmp_path):
+    """A Workshop on moto in this process: no server, no cloud."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        yield workshop.Workshop("local", boto3.session.Session(region_name="us-east-1"), WorkshopNames(), tmp_path)
+
+
+def test_aws_calls_lists_each_call_once_with_its_outcome_and_never_a_body_or_a_secret(mocked):
+    with workshop.aws_calls(mocked) as calls:
+        workshop.create_repositories(mocked, progress=lambda _: None)
+        s3 = mocked.session.client("s3")
+        s3.put_object(Bucket=mocked.names.data_bucket, Key="k", Body=b"the body")
+        for _ in range(3):
+            s3.head_object(Bucket=mocked.names.data_bucket, Key="k")
+        with pytest.raises(Exception):
+            mocked.session.client("codepipeline").put_approval_result(
+                pipelineName="p", stageName="s", actionName="a", token="the-token",
+                result={"status": "Approved", "summary": "a secret summary"})
+    table = calls.table()
+    assert list(table.columns) == ["service", "operation", "parameters", "outcome"]
+    first = table.iloc[0]
+    assert (first["service"], first["operation"], first["outcome"]) == ("S3", "HeadBucket", "404")
+    assert first["parameters"] == f"Bucket={mocked.names.data_bucket}"
+    assert ("CodeCommit", "CreateRepository", "repositoryName=mlops", "ok") in set(map(tuple, table.values))
+    assert len(table[table["operation"] == "HeadObject"]) == 1  # a repeated call is one row
+    assert table[table["operation"] == "PutObject"]["parameters"].item() == f"Bucket={mocked.names.data_bucket}, Key=k"
+    approval = table[table["operation"] == "PutApprovalResult"].iloc[0]
+    assert approval["parameters"] == "pipelineName=p, stageName=s, actionName=a" and approval["outcome"] != "ok"
+    text = repr(calls) + calls._repr_html_()
+    assert "the body" not in text and "the-token" not in text and "a secret summary" not in text
+    assert "HeadBucket" not in repr(workshop.AwsCalls()) and repr(workshop.AwsCalls()) == "no AWS calls"
+
+
+def test_calls_after_the_block_are_not_recorded(mocked):
+    with workshop.aws_calls(mocked) as calls:
+        mocked.session.client("s3").list_buckets()
+    mocked.session.client("s3").list_buckets()
+    mocked.session.client("sts").get_caller_identity()
+    assert [c.operation for c in calls] == ["ListBuckets"]
+
+
+def test_the_clean_up_check_asks_aws_whether_each_thing_is_gone(mocked):
+    workshop.create_repositories(mocked, progress=lambda _: None)
+    before = workshop.remaining(mocked).set_index("name")["still there"]
+    assert before[mocked.names.data_bucket] == "yes" and before["mlops"] == "yes" and before["mlops-pipeline"] == "no"
+    lines = []
+    left = workshop.cleanup(mocked, progress=lines.append)
+    assert set(left["still there"]) == {"no"}
+    assert set(left["kind"]) >= {"stack", "endpoint", "model package group", "bucket", "image repository",
+                                 "code repository"}
+
+
+def test_unit_tests_raise_with_pytests_reason_and_run_none_for_an_empty_selection():
+    lines = []
+    workshop.unit_tests("", what="the image tests", progress=lines.append)
+    assert lines == ["the image tests: none selected"]
+    with pytest.raises(workshop.WorkshopError, match=r"did not pass \(pytest exit 5: no test collected\)"):
+        workshop.unit_tests("tests/project/test_environment.py", args=("-q", "-k", "nothing_matches"),
+                            progress=lambda _: None)
+
+
+def test_the_training_job_request_marks_what_the_launcher_lambda_fills_in():
+    ws = workshop.Workshop("local", None, WorkshopNames(account="111122223333"), workshop.DEFAULT_STATE_DIR)
+    request = workshop.training_job_request(ws, execution_id="e-1")
+    assert set(request.changed()) == {"TrainingJobName", "AlgorithmSpecification.TrainingImage", "RoleArn",
+                                      "InputDataConfig[0].DataSource.S3DataSource.S3Uri",
+                                      "OutputDataConfig.S3OutputPath", "Tags"}
+    assert request.filled["TrainingJobName"] == "mlops-abalone-e-1"
+    assert request.filled["HyperParameters"] == request.original["HyperParameters"]
+    marked = [line for line in request.lines() if line.endswith("← TrainingLaunchJob")]
+    assert len(marked) == 6 and any('"RoleArn": "arn:aws:iam::111122223333:role/MLOps-SageMaker-us-east-1"' in line
+                                    for line in marked)
+    unmarked = "\n".join(line for line in request.lines() if not line.endswith("← TrainingLaunchJob"))
+    assert json.loads(re.sub(r"   ← TrainingLaunchJob$", "", repr(request), flags=re.MULTILINE)) == request.filled
+    assert '"InstanceType": "ml.m5.large"' in unmarked
+
+
+def test_the_stage_actions_say_what_each_runs_on():
+    actions = workshop.stage_actions()
+    glue = actions[actions["action"] == "GlueJob"].iloc[0]
+    assert glue["provider"] == "Invoke / Lambda" and glue["configuration"] == "FunctionName EtlLaunchJob"
+    assert "starts the job and returns" in glue["runs on"]
+    assert (actions["runs on"] != "").all()
+    s3 = workshop.stage_actions(source="S3")
+    assert set(s3.loc[s3["stage"] == "Source", "provider"]) == {"Source / S3"}
+
+
+def test_eight_lambda_packages_five_in_the_pipeline_stack_three_in_the_system_tests():
+    packages = workshop.lambda_packages()
+    assert len(packages) == 8
+    assert packages["created by stack"].str.startswith("mlops-pipeline").sum() == 5
+    assert packages["created by stack"].str.startswith("abalone-system-test").sum() == 3
+
+
+def test_the_costs_and_roles_come_from_the_templates():
+    costs = workshop.costs()
+    prd = costs[costs["what"].str.startswith("Prd endpoint")].iloc[0]
+    assert prd["runs on"].startswith("ml.m5.large × 1–3") and prd["price"].startswith("$0.115")
+    assert costs["defined in"].str.contains("container/trainingjob.json").any()
+    roles = workshop.iam_roles()
+    assert len(roles) == 6 and set(roles["assumed by"]) >= {"codepipeline.amazonaws.com", "sagemaker.amazonaws.com"}
+
+
+def test_the_height_outliers_are_the_zeros_and_the_giants():
+    heights = sorted(workshop.height_outliers(data.load_raw())["height"])
+    assert heights[:2] == [0.0, 0.0] and heights[-1] == pytest.approx(1.13)
+
+
+def test_the_errors_by_band_show_the_old_abalone_under_predicted():
+    table = workshop.error_by_band([5, 9, 12, 20, 22], [6, 9.5, 11, 15, 16])
+    assert list(table["true rings"]) == ["1–7", "8–10", "11–14", "15–29"]
+    assert table.iloc[-1]["mean error"] == "-5.50" and table.iloc[-1]["rows"] == 2
+
+
+def test_the_verdict_and_the_results_show_two_decimals():
+    verdict = workshop.system_test_verdict([10.0, 12.0], [11.234, 11.0], threshold=2.5)
+    shown = workshop.verdict_table(verdict)["system test"]
+    assert shown["RMSE (rings)"] == "1.12" and shown["CheckThreshold"] == "passed"
+
+
+def test_the_pipeline_state_becomes_a_table_of_the_executions_stages():
+    state = {"stageStates": [
+        {"stageName": "Source", "latestExecution": {"pipelineExecutionId": "e1", "status": "Succeeded"},
+         "actionStates": [{"actionName": "ModelSource", "latestExecution": {"status": "Succeeded", "summary": "at c1"}}]},
+        {"stageName": "Build", "latestExecution": {"pipelineExecutionId": "e0", "status": "Failed"},
+         "actionStates": [{"actionName": "BuildImage", "latestExecution": {"status": "Failed"}}]}]}
+    table = workshop.state_table(state, "e1")
+    assert table.to_dict("records") == [{"stage": "Source", "stage status": "Succeeded", "action": "ModelSource",
+                                         "action status": "Succeeded", "summary": "at c1"}]
