@@ -1,9 +1,12 @@
 """What the local cloud keeps across a stop, a restart and a crash: one snapshot of all its state in the state folder.
 
 moto keeps its state in memory and has no persistence of its own, so the cloud pickles it: every moto backend in
-use, together in one pickle (their objects refer to each other), beside what each service keeps of its own
-(`Service.snapshot()`). S3 object bodies and other large byte strings go to content-addressed files under
-`state/blobs/`, written once, so a snapshot stays small however much data the buckets hold.
+use, beside what each service keeps of its own (`Service.snapshot()`). It is one snapshot in two parts: the lazy
+services' (CloudFormation and Step Functions, whose moto modules take seconds to import) and everything else. The
+lazy part refers to objects of the other by their place in its pickle, so the two are one state, and a start loads
+the lazy part only when one of those services is first used (or in the background right after): a cloud that kept
+a whole pipeline run answers, endpoints serving, in seconds. S3 object bodies and other large byte strings go to
+content-addressed files under `state/blobs/`, written once, so a snapshot stays small however much the buckets hold.
 
 A background thread saves at most every `persist_interval_s` (setting, default 1 s) while the cloud is busy (a call
 that writes, or work in the background), skipping the write when nothing changed. The setting `persist: false`
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlops_workshop.localcloud.persistence")
 
-FORMAT = 1
+FORMAT = 2
 SNAPSHOT = "snapshot.pickle"
 VERSION = "version.json"
 BLOB_BYTES = 64 * 1024
@@ -83,19 +86,25 @@ def _defaultdict(cls: type, factory: Any, state: dict[str, Any], items: list[tup
 
 
 class _Pickler(pickle.Pickler):
-    """Locks, events and weak dictionaries as fresh ones, large bytes as blob references, and the classes a live
-    service made for itself (see `Service.persistent_classes`) by name."""
+    """Locks, events and weak dictionaries as fresh ones, large bytes as blob references, the classes a live
+    service made for itself (see `Service.persistent_classes`) by name, and (for the lazy part) the objects the
+    eager part holds by their place in it."""
 
-    def __init__(self, file: io.BytesIO, store: "StateStore"):
+    def __init__(self, file: io.BytesIO, store: "StateStore", eager: dict[int, tuple[int, Any]] | None = None):
         from moto.core.base_backend import AccountSpecificBackend, BackendDict
         super().__init__(file, protocol=5)
         self.store = store
         self.blobs: set[str] = set()
         self.classes = store.bound_classes()
         self.registries = (BackendDict, AccountSpecificBackend)
+        self.eager = eager
 
     def persistent_id(self, obj: Any) -> Any:
         BackendDict, AccountSpecificBackend = self.registries
+        if self.eager is not None:
+            held = self.eager.get(id(obj))
+            if held is not None and held[1] is obj:
+                return ("eager", held[0])
         if type(obj) is bytes and len(obj) >= BLOB_BYTES:
             name = self.store.write_blob(obj)
             self.blobs.add(name)
@@ -132,13 +141,16 @@ class _Pickler(pickle.Pickler):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, store: "StateStore"):
+    def __init__(self, file: io.BytesIO, store: "StateStore", eager: dict[int, Any] | None = None):
         super().__init__(file)
         self.store = store
         self.classes = {name: cls for cls, name in store.bound_classes().items()}
+        self.eager = eager
 
     def persistent_load(self, pid: Any) -> Any:
         kind, name = pid[0], pid[1]
+        if kind == "eager" and self.eager is not None:
+            return self.eager[name]
         if kind == "blob":
             return self.store.read_blob(name)
         if kind == "class":
@@ -190,6 +202,8 @@ class StateStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.save_seconds: list[float] = []
+        # The lazy part of the loaded snapshot, until it is loaded: (its pickle, the eager part's objects by place).
+        self.lazy_pending: tuple[bytes, dict[int, Any]] | None = None
 
     # What to save.
     def bound_classes(self) -> dict[type, str]:
@@ -247,13 +261,17 @@ class StateStore:
                              f"with the version that wrote it, or {fresh_advice(self.cloud.state_dir)}")
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state ({"moto": {...}, "services": {...}}), or None when the folder has none."""
+        """The saved state's eager part ({"moto": {...}, "services": {...}}), or None when the folder has none; the
+        lazy part waits for `load_lazy`."""
         if not self.exists():
             return None
         self.check_version()
         data = (self.folder / SNAPSHOT).read_bytes()
         try:
-            state = _Unpickler(io.BytesIO(data), self).load()
+            eager, lazy = _split(data)
+            unpickler = _Unpickler(io.BytesIO(eager), self)
+            state = unpickler.load()
+            self.lazy_pending = (lazy, unpickler.memo.copy())
         except StateError:
             raise
         except Exception as exc:
@@ -262,28 +280,41 @@ class StateStore:
         self._digest = hashlib.sha256(data).hexdigest()
         return state
 
+    def load_lazy(self) -> dict[str, Any]:
+        """The lazy part of the loaded snapshot (the lazy services must be installed: it holds their classes)."""
+        lazy, eager = self.lazy_pending or (b"", {})
+        try:
+            state = _Unpickler(io.BytesIO(lazy), self, eager).load() if lazy else {"moto": {}, "services": {}}
+        except Exception as exc:
+            raise StateError(f"the snapshot {self.folder / SNAPSHOT} cannot be loaded ({type(exc).__name__}: "
+                             f"{exc}): {fresh_advice(self.cloud.state_dir)}") from None
+        self.lazy_pending = None
+        return state
+
     # Saving.
     def save(self, force: bool = False) -> bool:
         """Write a snapshot now (unless nothing changed since the last); True when one was written."""
         with self._save_lock:
+            if self.lazy_pending is not None:
+                return False  # the lazy part is not back yet: the snapshot on disk is still the whole state
             self._dirty = False
             changes = self.changes
             started = time.perf_counter()
-            buffer = io.BytesIO()
-            pickler = _Pickler(buffer, self)
             for attempt in range(5):
                 try:
-                    buffer.seek(0)
-                    buffer.truncate()
-                    pickler = _Pickler(buffer, self)
-                    pickler.dump(self.cloud.snapshot())
+                    eager, lazy = self.cloud.snapshot()
+                    eager_buffer, lazy_buffer = io.BytesIO(), io.BytesIO()
+                    eager_pickler = _Pickler(eager_buffer, self)
+                    eager_pickler.dump(eager)
+                    lazy_pickler = _Pickler(lazy_buffer, self, eager_pickler.memo.copy())
+                    lazy_pickler.dump(lazy)
                     break
                 except RuntimeError as exc:  # a dictionary another thread changed while it was pickled
                     if attempt == 4:
                         log.warning("state not saved (it kept changing while it was written: %s)", exc)
                         self._dirty = True
                         return False
-            data = buffer.getvalue()
+            data = _join(eager_buffer.getvalue(), lazy_buffer.getvalue())
             digest = hashlib.sha256(data).hexdigest()
             if digest == self._digest and not force:
                 self.saved_changes = changes
@@ -293,7 +324,7 @@ class StateStore:
             _write_atomically(self.folder / SNAPSHOT, data)
             self._digest = digest
             self.saved_changes = changes
-            self._collect_blobs(pickler.blobs)
+            self._collect_blobs(eager_pickler.blobs | lazy_pickler.blobs)
             self.save_seconds.append(time.perf_counter() - started)
             return True
 
@@ -319,7 +350,8 @@ class StateStore:
                     log.exception("saving the local cloud's state failed; the next interval tries again")
 
     def stop(self) -> None:
-        """Stop saving in the background and write what is there now."""
+        """Stop saving in the background and write what is there now (the cloud loads a lazy part still
+        waiting first, when there is something to save)."""
         if not self.enabled:
             return
         self._stop.set()
@@ -329,6 +361,17 @@ class StateStore:
             self.save()
         except Exception:
             log.exception("saving the local cloud's state at stop failed")
+
+
+def _join(eager: bytes, lazy: bytes) -> bytes:
+    return len(eager).to_bytes(8, "big") + eager + lazy
+
+
+def _split(data: bytes) -> tuple[bytes, bytes]:
+    size = int.from_bytes(data[:8], "big")
+    if len(data) < 8 + size:
+        raise StateError("the snapshot is shorter than it says it is")
+    return data[8:8 + size], data[8 + size:]
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -61,6 +61,7 @@ class LocalCloud:
         self._server: Any = None
         self._moto_app: Any = None
         self._ready = False
+        self._restoring_lazy = False
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.store = StateStore(self)
         self._table = children.ProcessTable(self.state_dir)
@@ -72,13 +73,18 @@ class LocalCloud:
 
     # The services.
     def service(self, name: str) -> Any:
-        """The service `name` of this cloud, installed now if it was waiting for its first use."""
+        """The service `name` of this cloud, installed now if it was waiting for its first use (with its part of
+        a restored state)."""
         found = self._services.get(name)
-        if found is not None:
+        if found is not None and not (found.spec.lazy and self.store.lazy_pending):
             return found
         if name not in self._specs:
             raise KeyError(f"the local cloud has no service {name!r}; it runs {', '.join(self._specs)}")
-        return self._install(self._specs[name])
+        with self._install_lock:
+            service = self._install(self._specs[name])
+            if service.spec.lazy and self.store.lazy_pending and not self._restoring_lazy:
+                self._restore_lazy()
+            return service
 
     def installed(self) -> list[str]:
         return [service.spec.name for service in self._started]
@@ -221,6 +227,8 @@ class LocalCloud:
         request, owner = self._parse(environ)
         writes = not READ_ACTIONS.match(request.action) if request.action else request.method not in ("GET", "HEAD")
         if writes:
+            if self.store.lazy_pending:
+                self._whole()  # a write waits until the restored state is whole, so that it can be kept
             self.store.changed()
         service = self._services.get(owner or "")
         responses = service.responses if service is not None else None
@@ -273,52 +281,88 @@ class LocalCloud:
         if restoring:
             self.store.check_version()
         for spec in SERVICES:
-            if restoring or not spec.lazy:
+            if not spec.lazy:
                 self.service(spec.name)
         saved = self.store.load() if restoring else None
         if saved is not None:
-            self._restore(saved)
+            self._restore(saved, lazy=False)
         # A short poll interval lets stop() return at once instead of after up to half a second.
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localcloud-http",
                          daemon=True).start()
         if saved is not None:
-            for service in self._started:
+            self._recover(lazy=False)
+            log.info("state restored from %s (CloudFormation and Step Functions follow in the background)",
+                     self.store.folder)
+        self._ready = True
+        self.store.start()
+        if self.waiting() or self.store.lazy_pending:
+            threading.Thread(target=self._install_waiting, name="localcloud-install", daemon=True).start()
+
+    def _whole(self) -> None:
+        """Load the lazy part of a restored state now (installing the lazy services it needs)."""
+        for spec in SERVICES:
+            if spec.lazy:
+                self.service(spec.name)
+
+    def _restore_lazy(self) -> None:
+        self._restoring_lazy = True
+        try:
+            for spec in SERVICES:
+                if spec.lazy:
+                    self._install(spec)
+            self._restore(self.store.load_lazy(), lazy=True)
+            self._recover(lazy=True)
+        finally:
+            self._restoring_lazy = False
+
+    def _recover(self, lazy: bool) -> None:
+        for service in list(self._started):
+            if service.spec.lazy == lazy:
                 try:
                     service.recover()
                 except Exception:
                     log.exception("the %s service could not recover its state", service.spec.name)
-            log.info("state restored from %s", self.store.folder)
-        self._ready = True
-        self.store.start()
-        if self.waiting():
-            threading.Thread(target=self._install_waiting, name="localcloud-install", daemon=True).start()
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything the cloud keeps: every moto backend in use, and each service's own state."""
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Everything the cloud keeps, in two parts: what the lazy services hold (their moto backends and their own
+        state), and everything else."""
         from moto.core.base_backend import BackendDict
 
         from .persistence import backend_kind
-        backends = {}
+        lazy_modules = tuple(f"moto.{name}" for spec in SERVICES if spec.lazy for name in spec.moto_names)
+        parts: dict[bool, dict[str, Any]] = {False: {"moto": {}, "services": {}}, True: {"moto": {}, "services": {}}}
         for registry in list(BackendDict._instances):
+            kind = backend_kind(registry)
+            part = parts[kind.startswith(lazy_modules)]
             for account, regions in list(registry.items()):
                 for region in list(dict.keys(regions)):
-                    backends[(backend_kind(registry), account, region)] = dict.__getitem__(regions, region)
-        return {"moto": backends, "services": {s.spec.name: s.snapshot() for s in self._started}}
+                    part["moto"][(kind, account, region)] = dict.__getitem__(regions, region)
+        for service in self._started:
+            parts[service.spec.lazy]["services"][service.spec.name] = service.snapshot()
+        return parts[False], parts[True]
 
-    def _restore(self, saved: dict[str, Any]) -> None:
+    def _restore(self, saved: dict[str, Any], lazy: bool) -> None:
         from moto.core.base_backend import BackendDict
 
         from .persistence import backend_dict
-        BackendDict.reset()
+        if not lazy:
+            BackendDict.reset()
         for (kind, account, region), backend in saved["moto"].items():
             dict.__setitem__(backend_dict(kind)[account], region, backend)  # type: ignore[arg-type]
         for service in self._started:
-            service.restore(saved["services"].get(service.spec.name))
+            if service.spec.lazy == lazy:
+                service.restore(saved["services"].get(service.spec.name))
 
     def stop(self) -> None:
         with self._install_lock:  # an install under way finishes; none starts after
             self._stopping = True
         if self._ready:
+            if self.store.lazy_pending and self.store.changes != self.store.saved_changes:
+                self._restoring_lazy = False
+                with self._install_lock:
+                    self._stopping = False
+                    self._whole()
+                    self._stopping = True
             self.store.stop()  # what the cloud holds now, before its services stop the work they run
         for service in reversed(self._started):
             try:
