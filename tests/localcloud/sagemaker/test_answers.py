@@ -104,3 +104,9 @@ def test_a_processing_job_answers_the_resources_and_environment_it_was_given(cli
     got = sdk.ProcessingJob.get("baseline-1")
     assert got.processing_resources.cluster_config.volume_size_in_gb == 20
     assert [j.processing_job_name for j in sdk.ProcessingJob.get_all()] == ["baseline-1"]
+
+
+def test_monitoring_schedules_are_listed(clients):
+    sm = clients("sagemaker")
+    assert complete(sm, "list_monitoring_schedules")["MonitoringScheduleSummaries"] == []
+    assert sm.list_monitoring_schedules(EndpointName="abalone-prd")["MonitoringScheduleSummaries"] == []

@@ -101,6 +101,11 @@ class SageMakerResponses(BaseResponses):
         del backend.model_package_groups[name]
         return AwsResponse(200, {})
 
+    def list_monitoring_schedules(self, req: AwsRequest) -> AwsResponse:
+        # moto has no monitoring schedules (no CreateMonitoringSchedule), so there are none to list; without this
+        # answer ListMonitoringSchedules is moto's HTTP 500.
+        return AwsResponse(200, {"MonitoringScheduleSummaries": []})
+
     # What moto records of a processing job leaves out parts of the request that DescribeProcessingJob returns.
     def after_create_processing_job(self, req: AwsRequest, status: int, body: bytes) -> None:
         if status != 200:
