@@ -1,6 +1,7 @@
 """EventBridge target for "Glue Job State Change": answers the ETLApproval of the execution the run belongs to.
 
-A run that succeeded approves it; a failed, stopped or timed-out run rejects it with Glue's error message.
+A run that succeeded approves it; a failed, stopped or timed-out run rejects it with Glue's error message and
+the log stream of the run's errors.
 The run's --PIPELINE_EXECUTION_ID argument (set by EtlLaunchJob) names the execution.
 """
 
@@ -19,6 +20,7 @@ glue = boto3.client("glue")
 codepipeline = boto3.client("codepipeline")
 
 FINAL_STATES = ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR")
+ERROR_LOG_GROUP = "/aws-glue/python-jobs/error"
 
 
 def on_glue_event(glue_client, cp, event, settings, sleep=time.sleep):
@@ -37,7 +39,10 @@ def on_glue_event(glue_client, cp, event, settings, sleep=time.sleep):
         approved, summary = True, f"Glue job {job_name} run {run_id} succeeded"
     else:
         message = run.get("ErrorMessage") or detail.get("message") or "Glue gave no error message"
-        approved, summary = False, f"Glue job {job_name} run {run_id} {state}: {message}"
+        # Where Glue puts a Python-shell run's standard error, as the console links it; before the message, which
+        # may be cut to the summary's length.
+        approved, summary = False, (f"Glue job {job_name} run {run_id} {state} (its log: group {ERROR_LOG_GROUP}, "
+                                    f"stream {run_id}): {message}")
     return pipeline_jobs.answer_approval(cp, settings, execution_id, approved, summary, sleep)
 
 

@@ -21,6 +21,7 @@ sagemaker = boto3.client("sagemaker")
 codepipeline = boto3.client("codepipeline")
 
 FINAL_STATES = ("Completed", "Failed", "Stopped")
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 def job_tags(sm, detail, job):
@@ -58,7 +59,10 @@ def on_training_event(sm, cp, event, settings, sleep=time.sleep):
             summary = f"Training job {name} completed; model package {package_arn} registered, pending approval"
     else:
         reason = job.get("FailureReason") or "SageMaker gave no failure reason"
-        approved, summary = False, f"Training job {name} {status}: {reason}"
+        # Where SageMaker puts the container's output, as the console links it, unless the reason says already;
+        # before the reason, which may be cut to the summary's length.
+        logs = "" if LOG_GROUP in reason else f" (its logs: group {LOG_GROUP}, streams {name}/algo-*)"
+        approved, summary = False, f"Training job {name} {status}{logs}: {reason}"
     return pipeline_jobs.answer_approval(cp, settings, execution_id, approved, summary, sleep)
 
 

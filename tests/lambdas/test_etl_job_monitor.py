@@ -85,7 +85,8 @@ def test_a_failed_run_rejects_with_glues_error_message(aws_env, codepipeline_stu
         expect_answer(stubber, "ETLApproval", "ApproveETL", "Rejected", error, seen)
         result = module.on_glue_event(glue, cp, glue_event("jr_9", "FAILED", message="Command failed"), etl_settings)
     assert result["status"] == "Rejected"
-    assert seen[0]["summary"] == f"Glue job abalone-preprocess run jr_9 FAILED: {error}"
+    assert seen[0]["summary"] == (f"Glue job abalone-preprocess run jr_9 FAILED (its log: group "
+                                  f"/aws-glue/python-jobs/error, stream jr_9): {error}")
 
 
 def test_a_very_long_error_is_cut_to_what_codepipeline_accepts(aws_env, codepipeline_stub, etl_settings):

@@ -134,12 +134,14 @@ def test_a_failed_job_rejects_with_the_failure_reason(
     with Stubber(sagemaker) as sm_stubber:
         sm_stubber.add_response("describe_training_job", failed_job(status, reason), {"TrainingJobName": name})
         expect_state(stubber, "TrainApproval", "ApproveTrain")
-        expect_answer(stubber, "TrainApproval", "ApproveTrain", "Rejected", expected, seen)
+        expect_answer(stubber, "TrainApproval", "ApproveTrain", "Rejected", expected.split(": ", 1)[1], seen)
         tags = {"PipelineExecutionId": EXECUTION_ID, "Pipeline": PIPELINE}
         result = module.on_training_event(sagemaker, cp, training_event(name, status, tags), training_settings)
         sm_stubber.assert_no_pending_responses()
     assert result["status"] == "Rejected"
-    assert seen[0]["summary"].startswith(f"Training job {name} {expected}")
+    status_part, reason_part = expected.split(": ", 1)
+    assert seen[0]["summary"].startswith(f"Training job {name} {status_part} (its logs: group "
+                                         f"/aws/sagemaker/TrainingJobs, streams {name}/algo-*): {reason_part}")
 
 
 def test_a_registration_that_fails_rejects_instead_of_hanging(aws, codepipeline_stub, training_settings):

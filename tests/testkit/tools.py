@@ -25,3 +25,12 @@ def require_tool(name: str, found: object, install: str) -> None:
 def require_git() -> None:
     """git: the CodeCommit sources are pushed, hosted and cloned with it."""
     require_tool("git", shutil.which("git"), "Debian: apt-get install git")
+
+
+def require_aws_cli() -> str:
+    """The project's AWS CLI (a dependency: `aws` beside the Python running the tests), never another on PATH."""
+    import sys
+    from pathlib import Path
+    found = Path(sys.executable).parent / "aws"
+    require_tool("the AWS CLI", found.is_file(), "it is a dependency of the project: pip install -e .")
+    return str(found)

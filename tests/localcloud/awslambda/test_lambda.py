@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import time
 
 import pytest
@@ -156,3 +157,30 @@ def lambda_handler(event, context):
     results = [lam.invoke(FunctionName="counter") for _ in range(3)]
     assert [r.get("FunctionError") for r in results] == [None, None, None]
     assert [payload_of(r) for r in results] == [1, 2, 3]
+
+
+def test_logs_go_to_the_functions_logging_config_group(cloud, clients, make_function):
+    lam, logs = clients("lambda"), clients("logs")
+    make_function("plain", ECHO)
+    config = lam.get_function_configuration(FunctionName="plain")
+    assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/aws/lambda/plain"}
+    lam.invoke(FunctionName="plain", Payload=b'{"n": 1}')
+    [stream] = logs.describe_log_streams(logGroupName="/aws/lambda/plain")["logStreams"]
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", stream["logStreamName"])
+
+    # A custom group, which functions share: Lambda's stream names carry the function's name.
+    logs.create_log_group(logGroupName="/mlops/stack/lambda")
+    make_function("custom", ECHO, LoggingConfig={"LogGroup": "/mlops/stack/lambda"})
+    assert lam.get_function(FunctionName="custom")["Configuration"]["LoggingConfig"] == {
+        "LogFormat": "Text", "LogGroup": "/mlops/stack/lambda"}
+    lam.invoke(FunctionName="custom", Payload=b'{"n": 2}')
+    [stream] = logs.describe_log_streams(logGroupName="/mlops/stack/lambda")["logStreams"]
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/custom\[\$LATEST\][0-9a-f]{32}", stream["logStreamName"])
+    events = logs.get_log_events(logGroupName="/mlops/stack/lambda", logStreamName=stream["logStreamName"])["events"]
+    assert any(e["message"] == 'got {"n": 2}' for e in events)
+    assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/custom")["logGroups"] == []
+
+    lam.update_function_configuration(FunctionName="custom", LoggingConfig={"LogFormat": "JSON"})
+    assert lam.get_function_configuration(FunctionName="custom")["LoggingConfig"] == {
+        "LogFormat": "JSON", "LogGroup": "/mlops/stack/lambda", "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO"}

@@ -4,7 +4,8 @@ the pipeline and CodeBuild resource types, updates and deletes."""
 
 import pytest
 from botocore.exceptions import ClientError
-from testkit.localcloud import ARTIFACTS, SOURCES, files_of
+from testkit.localcloud import ARTIFACTS, LAMBDA_ROLE, SOURCES, files_of, zip_of
+from testkit.shapes import missing_members
 from testkit.waiting import wait_for
 
 # Answers every request on its ResponseURL: Create/Update with data, Delete by recording the call in S3.
@@ -310,3 +311,43 @@ def test_a_parameter_left_at_its_default_is_kept_by_use_previous_value_and_count
         aws.cfn.update_stack(StackName="defaulted", TemplateBody=DEFAULTED,
                              Parameters=[{"ParameterKey": "Value", "ParameterValue": "c"},
                                          {"ParameterKey": "Other", "UsePreviousValue": True}])
+
+
+LOGGED_STACK = '''
+Parameters:
+  Bucket: {Type: String}
+  Key: {Type: String}
+  Role: {Type: String}
+Resources:
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties: {LogGroupName: /mlops/logged/lambda, RetentionInDays: 30}
+  Function:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: logged-function
+      Runtime: python3.12
+      Handler: lambda.lambda_handler
+      Role: !Ref Role
+      Code: {S3Bucket: !Ref Bucket, S3Key: !Ref Key}
+      LoggingConfig: {LogGroup: !Ref Logs}
+'''
+
+
+def test_stack_resources_answer_their_own_status_and_times_and_a_functions_logging_config_is_kept(aws):
+    aws.clients("s3").put_object(Bucket=ARTIFACTS, Key="logged.zip", Body=zip_of({"lambda.py": CRASHES}))
+    aws.cfn.create_stack(StackName="logged", TemplateBody=LOGGED_STACK,
+                         Parameters=params(Bucket=ARTIFACTS, Key="logged.zip", Role=LAMBDA_ROLE))
+    stack = aws.stack_done("logged")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", [e for e in aws.events("logged") if "FAILED" in e[1]]
+    detail = aws.cfn.describe_stack_resource(StackName="logged", LogicalResourceId="Function")
+    assert missing_members("cloudformation", "DescribeStackResource", detail) == []
+    detail = detail["StackResourceDetail"]
+    assert detail["ResourceStatus"] == "CREATE_COMPLETE"
+    assert stack["CreationTime"] <= detail["LastUpdatedTimestamp"]
+    [listed] = [r for r in aws.cfn.describe_stack_resources(StackName="logged")["StackResources"]
+                if r["LogicalResourceId"] == "Function"]
+    assert listed["Timestamp"] == detail["LastUpdatedTimestamp"]
+
+    config = aws.clients("lambda").get_function_configuration(FunctionName="logged-function")
+    assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/mlops/logged/lambda"}

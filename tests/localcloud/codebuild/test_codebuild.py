@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from testkit.tools import require_aws_cli
 from testkit.waiting import wait_for
 
 SOURCES = "build-sources-123456789012"
@@ -291,3 +292,52 @@ def test_codecommit_source_at_a_branch(clients, tmp_path):
     assert build["buildStatus"] == "SUCCEEDED", text[-2000:]
     assert build["resolvedSourceVersion"] == head
     assert f"built {head[:7]}" in text
+
+
+LOGGED = """
+version: 0.2
+phases:
+  build:
+    commands:
+      - echo "building with $(command -v aws)"
+      - aws --version
+"""
+
+
+def logged_project(clients, name: str, logs_config: dict) -> str:
+    s3, cb = clients("s3"), clients("codebuild")
+    s3.create_bucket(Bucket=SOURCES)
+    s3.put_object(Bucket=SOURCES, Key=f"{name}/source.zip", Body=source_zip({"buildspec.yml": LOGGED}))
+    cb.create_project(name=name, source={"type": "S3", "location": f"{SOURCES}/{name}/source.zip"},
+                      serviceRole="arn:aws:iam::123456789012:role/codebuild", artifacts={"type": "NO_ARTIFACTS"},
+                      environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                                   "computeType": "BUILD_GENERAL1_SMALL"},
+                      logsConfig=logs_config)
+    return name
+
+
+def test_a_build_logs_where_the_projects_logs_config_says_as_it_runs(clients):
+    aws_cli = require_aws_cli()
+    cb, logs = clients("codebuild"), clients("logs")
+    logs.create_log_group(logGroupName="/mlops/stack/codebuild")
+    name = logged_project(clients, "logged", {"cloudWatchLogs": {
+        "status": "ENABLED", "groupName": "/mlops/stack/codebuild", "streamName": "buildimage"}})
+    build = finished(cb, cb.start_build(projectName=name)["build"]["id"])
+    assert build["buildStatus"] == "SUCCEEDED", phases(build)
+    uuid = build["id"].split(":", 1)[1]
+    assert (build["logs"]["groupName"], build["logs"]["streamName"]) == ("/mlops/stack/codebuild", f"buildimage/{uuid}")
+    assert build["logs"]["cloudWatchLogsArn"].endswith(f":log-group:/mlops/stack/codebuild:log-stream:buildimage/{uuid}")
+    messages = [e["message"] for e in logs.get_log_events(logGroupName="/mlops/stack/codebuild",
+                                                          logStreamName=f"buildimage/{uuid}")["events"]]
+    # The buildspec's `aws` is the project's own CLI, as a CodeBuild image has one.
+    assert f"building with {aws_cli}" in messages
+    assert any(m.startswith("aws-cli/1.") for m in messages)
+
+
+def test_a_project_with_cloudwatch_logs_disabled_writes_none(clients):
+    cb, logs = clients("codebuild"), clients("logs")
+    name = logged_project(clients, "quiet", {"cloudWatchLogs": {"status": "DISABLED"}})
+    build = finished(cb, cb.start_build(projectName=name)["build"]["id"])
+    assert build["buildStatus"] == "SUCCEEDED", phases(build)
+    assert build["logs"]["cloudWatchLogs"] == {"status": "DISABLED"} and "groupName" not in build["logs"]
+    assert logs.describe_log_groups(logGroupNamePrefix="/aws/codebuild/quiet")["logGroups"] == []

@@ -135,3 +135,13 @@ def test_a_large_push_and_its_state_change_events(cloud, clients, git, work):
     assert [(d["event"], d["referenceName"], d.get("oldCommitId"), d["commitId"]) for d in received] == [
         ("referenceCreated", "main", None, first), ("referenceUpdated", "main", first, second)]
     assert {d["repositoryName"] for d in received} == {"big"}
+
+
+def test_list_repositories_names_them_in_order(cloud, clients):
+    cc = clients("codecommit")
+    for name in ("zeta", "alpha"):
+        cc.create_repository(repositoryName=name)
+    ids = {r["repositoryName"]: r["repositoryId"] for r in cc.list_repositories()["repositories"]}
+    assert list(ids) == ["alpha", "zeta"]
+    assert ids["alpha"] == cc.get_repository(repositoryName="alpha")["repositoryMetadata"]["repositoryId"]
+    assert [r["repositoryName"] for r in cc.list_repositories(order="descending")["repositories"]] == ["zeta", "alpha"]

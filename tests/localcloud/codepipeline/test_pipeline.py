@@ -7,6 +7,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 from testkit.localcloud import ARTIFACTS, PIPELINE_ROLE, approval_action, files_of, lambda_action, source_action
+from testkit.shapes import missing_members
 from testkit.waiting import wait_for
 
 PROCESS = '''
@@ -112,6 +113,9 @@ def test_a_pipeline_runs_source_lambda_approval_and_cloudformation_to_success(aw
     assert [(s["stageName"], s["latestExecution"]["status"]) for s in state["stageStates"]] == [
         ("Source", "Succeeded"), ("Process", "Succeeded"), ("Approve", "Succeeded"), ("Deploy", "Succeeded")]
     assert all(s["latestExecution"]["pipelineExecutionId"] == execution_id for s in state["stageStates"])
+    assert missing_members("codepipeline", "GetPipelineState", state) == []
+    revision = state["stageStates"][0]["actionStates"][0]["currentRevision"]
+    assert (revision["revisionId"], revision["revisionChangeId"]) == (version, version) and revision["created"]
     processed = aws.action("app", "Process", "Process")["latestExecution"]
     assert processed["summary"] == f"read ['config.json', 'stack.yml'] for {execution_id}"
     assert processed["externalExecutionId"]

@@ -186,3 +186,18 @@ def test_a_run_whose_process_is_killed_fails_saying_so(cloud, clients, glue_job)
     run = final_run(glue, "killed", run_id)
     assert run["JobRunState"] == "FAILED"
     assert run["ErrorMessage"] == "The job's process was killed by signal SIGKILL"
+
+
+def test_a_run_logs_its_output_and_its_errors_where_glue_puts_them(clients, glue_job):
+    glue, logs = clients("glue"), clients("logs")
+    glue_job("logged", FAILS)
+    run_id = glue.start_job_run(JobName="logged")["JobRunId"]
+    run = final_run(glue, "logged", run_id)
+    assert run["LogGroupName"] == "/aws-glue/python-jobs"
+
+    def messages(group):
+        return [e["message"] for e in logs.get_log_events(logGroupName=group, logStreamName=run_id)["events"]]
+    output, errors = messages("/aws-glue/python-jobs/output"), messages("/aws-glue/python-jobs/error")
+    assert any(m.startswith("checking [") for m in output) and not any("Traceback" in m for m in output)
+    assert errors[0].startswith("Traceback") and errors[-1] == run["ErrorMessage"]
+    assert not any(m.startswith("[localcloud]") for m in output + errors)

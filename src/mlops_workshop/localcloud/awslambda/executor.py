@@ -312,9 +312,11 @@ class LambdaExecutor:
 
     @staticmethod
     def _save_cloudwatch(fn: Any, request_id: str, logs: str) -> None:
-        """The log lines also go to the function's CloudWatch Logs group, where `aws logs` finds them."""
+        """The log lines also go to the function's CloudWatch Logs group (its LoggingConfig's), where `aws logs` finds
+        them; in a custom group, shared by functions, Lambda's stream names carry the function's name."""
         now = datetime.now(timezone.utc)
-        stream = f"{now:%Y/%m/%d}/[{fn.version}]{request_id.replace('-', '')}"
+        custom = "" if fn.logs_group_name == f"/aws/lambda/{fn.function_name}" else fn.function_name
+        stream = f"{now:%Y/%m/%d}/{custom}[{fn.version}]{request_id.replace('-', '')}"
         try:
             fn.logs_backend.ensure_log_group(fn.logs_group_name)
             fn.logs_backend.create_log_stream(fn.logs_group_name, stream)

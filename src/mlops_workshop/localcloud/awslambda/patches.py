@@ -1,5 +1,8 @@
 """What the Lambda service replaces in moto: the one method every invocation moto makes itself goes through
-(CloudFormation custom resources, its own Invoke), so those run the function's real code too."""
+(CloudFormation custom resources, its own Invoke), so those run the function's real code too; and the function's
+LoggingConfig, which moto drops: kept from CreateFunction, UpdateFunctionConfiguration and CloudFormation, answered
+in GetFunction(Configuration) as Lambda does (its default group /aws/lambda/<name>, format Text), and where the
+invocations' logs go."""
 
 from __future__ import annotations
 
@@ -13,6 +16,26 @@ if TYPE_CHECKING:
     from .service import LambdaService
 
 
+def default_log_group(function_name: str) -> str:
+    return f"/aws/lambda/{function_name}"
+
+
+def logging_config(function_name: str, given: dict[str, Any] | None) -> dict[str, Any]:
+    """LoggingConfig as GetFunctionConfiguration answers it: the given one with Lambda's defaults filled in."""
+    given = dict(given or {})
+    config = {"LogFormat": given.get("LogFormat") or "Text",
+              "LogGroup": given.get("LogGroup") or default_log_group(function_name)}
+    if config["LogFormat"] == "JSON":
+        config["ApplicationLogLevel"] = given.get("ApplicationLogLevel") or "INFO"
+        config["SystemLogLevel"] = given.get("SystemLogLevel") or "INFO"
+    return config
+
+
+def set_logging_config(fn: Any, given: dict[str, Any] | None) -> None:
+    fn.logging_config = logging_config(fn.function_name, given)
+    fn.logs_group_name = fn.logging_config["LogGroup"]
+
+
 def apply(service: "LambdaService") -> None:
     def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         result = service.executor.invoke(self, json.dumps({} if event is None else event).encode())
@@ -21,3 +44,37 @@ def apply(service: "LambdaService") -> None:
     service.patches.replace(LambdaFunction, "_invoke_lambda", invoke_lambda)
     # moto's "simple" Lambda backend echoes the payload and never reaches _invoke_lambda; the other one does.
     service.patches.replace_item(default_user_config["lambda"], "use_docker", True)
+
+    original_init = LambdaFunction.__dict__["__init__"]
+    original_configuration = LambdaFunction.__dict__["get_configuration"]
+    original_update = LambdaFunction.__dict__["update_configuration"]
+    original_from_cloudformation = LambdaFunction.__dict__["create_from_cloudformation_json"].__func__
+
+    def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        set_logging_config(self, spec.get("LoggingConfig"))
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = original_configuration(self, *args, **kwargs)
+        config["LoggingConfig"] = dict(getattr(self, "logging_config", None)
+                                       or logging_config(self.function_name, None))
+        return config
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            set_logging_config(self, {**getattr(self, "logging_config", {}), **(config_updates["LoggingConfig"] or {})})
+        return original_update(self, config_updates)
+
+    def create_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any,
+                                        **kwargs: Any) -> Any:
+        fn = original_from_cloudformation(cls, resource_name, cloudformation_json, *args, **kwargs)
+        given = (cloudformation_json.get("Properties") or {}).get("LoggingConfig")
+        if given:
+            set_logging_config(fn, given)
+        return fn
+
+    service.patches.replace(LambdaFunction, "__init__", init)
+    service.patches.replace(LambdaFunction, "get_configuration", get_configuration)
+    service.patches.replace(LambdaFunction, "update_configuration", update_configuration)
+    service.patches.replace(LambdaFunction, "create_from_cloudformation_json",
+                            classmethod(create_from_cloudformation_json))

@@ -27,6 +27,7 @@ MOTO_GET_MODEL_MAP = parsing.get_model_map
 MOTO_GET_NAME_TYPE_MAP = parsing.get_name_type_map
 MOTO_RESPONSE_CREATE = cfn_responses.CloudFormationResponse.create_stack
 MOTO_RESPONSE_UPDATE = cfn_responses.CloudFormationResponse.update_stack
+MOTO_RESOURCE_DTO = cfn_responses.StackResourceDTO.__init__
 
 
 def _clear_caches() -> None:
@@ -78,6 +79,15 @@ def apply(service: "CloudFormationService") -> None:
         with service.request({"capabilities": self._get_param("Capabilities", []) or []}):
             return MOTO_RESPONSE_UPDATE(self)
 
+    # DescribeStackResource(s): a resource's status and times are its last event's (moto answers the stack's status,
+    # a fixed 2010 Timestamp and no LastUpdatedTimestamp, which StackResourceDetail always has).
+    def resource_dto(self: Any, stack: Stack, resource: Any) -> None:
+        MOTO_RESOURCE_DTO(self, stack, resource)
+        last = next((e for e in reversed(stack.events) if e.logical_resource_id == self.logical_resource_id), None)
+        self.timestamp = self.last_updated_timestamp = last.timestamp if last else stack.creation_time
+        if last is not None:
+            self.resource_status = last.resource_status
+
     engine = service.engine
     _clear_caches()
     for owner, name, replacement in (
@@ -94,7 +104,8 @@ def apply(service: "CloudFormationService") -> None:
             (CloudFormationBackend, "execute_change_set",
              lambda self, *a, **k: engine.execute_change_set(self, *a, **k)),
             (cfn_responses.CloudFormationResponse, "create_stack", response_create),
-            (cfn_responses.CloudFormationResponse, "update_stack", response_update)):
+            (cfn_responses.CloudFormationResponse, "update_stack", response_update),
+            (cfn_responses.StackResourceDTO, "__init__", resource_dto)):
         service.patches.replace(owner, name, replacement)
 
 

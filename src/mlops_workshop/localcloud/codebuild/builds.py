@@ -26,11 +26,12 @@ AWS_DEFAULT_REGION, AWS_REGION), with AWS_ENDPOINT_URL and dummy credentials so 
 cloud. PATH starts with the local cloud's `docker` (see images.py: the engine's when there is one and the
 project's environment has privilegedMode, as CodeBuild's Docker daemon needs; ECR pushes recorded), then a per-cloud Python environment layered over the project's virtual environment
 (`python`, `python3` and `pip` work, and `pip install` goes into the layer, never the project's venv).
-The `aws` command line is whatever the host has on PATH (it is not a project dependency): buildspecs
-should use python and boto3. Artifacts (files globs, base-directory, discard-paths, exclude-paths;
+`aws` is the project's AWS CLI (a dependency: it is in the project's environment's bin), as CodeBuild's images have
+one. Artifacts (files globs, base-directory, discard-paths, exclude-paths;
 secondary artifacts are ignored) are zipped to the output location. The log is
-<state>/logs/codebuild/<project>/<uuid>.log (BatchGetBuilds: logs.deepLink is its file:// URL) and is
-copied to CloudWatch Logs group /aws/codebuild/<project> when the build ends.
+<state>/logs/codebuild/<project>/<uuid>.log (BatchGetBuilds: logs.deepLink is its file:// URL) and goes, as the
+build runs, to CloudWatch Logs where CodeBuild puts it: the project's logsConfig group (default
+/aws/codebuild/<project>), stream <streamName prefix>/<uuid> (or <uuid>).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ..images.service import venv_bin
+from ..logstreams import Follower, follow
 from .exceptions import BuildError
 from .models import BuildRecord
 
@@ -100,6 +102,7 @@ class Build:
         self.done = threading.Event()
         self.artifact_location: str | None = None
         self.failed = False
+        self.follower: Follower | None = None
         self.record = BuildRecord.new(self.id, region, account, number, project, source, source_version,
                                       env_overrides, self.log_path, self.uuid, timeout_minutes, initiator)
 
@@ -122,6 +125,11 @@ class Build:
 
     # The run.
     def run(self) -> None:
+        logs = self.record["logs"]
+        if logs.get("groupName"):
+            self.log_path.touch()
+            self.follower = follow(self.cloud, self.region, logs["groupName"], logs["streamName"], self.log_path,
+                                   from_start=True)
         try:
             self._run()
         except Exception as exc:
@@ -133,7 +141,8 @@ class Build:
             self.record["endTime"] = time.time()
             self.record["currentPhase"] = "COMPLETED"
             self.record["phases"].append({"phaseType": "COMPLETED", "startTime": self.record["endTime"]})
-            self._copy_log_to_cloudwatch()
+            if self.follower is not None:
+                self.follower.stop()
             self.record["buildComplete"] = True
             self.done.set()
 
@@ -523,22 +532,6 @@ class Build:
         self.record["artifacts"] = {"location": f"arn:aws:s3:::{bucket}/{key}"}
         self.write(f"uploaded {len(files)} artifact file(s) to s3://{bucket}/{key}")
         return ""
-
-    def _copy_log_to_cloudwatch(self) -> None:
-        try:
-            logs = self.cloud.client("logs", self.region)
-            group, stream = self.record["logs"]["groupName"], self.uuid
-            try:
-                logs.create_log_group(logGroupName=group)
-            except logs.exceptions.ResourceAlreadyExistsException:
-                pass
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
-            now = int(time.time() * 1000)
-            lines = self.log_path.read_text(errors="replace").splitlines()[-10000:] or [""]
-            logs.put_log_events(logGroupName=group, logStreamName=stream,
-                                logEvents=[{"timestamp": now, "message": line or " "} for line in lines])
-        except Exception as exc:
-            log.info("build %s: log not copied to CloudWatch Logs: %s", self.id, exc)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -18,6 +18,25 @@ def env_list(overrides: Any) -> list[dict[str, str]]:
     return [dict(item) for item in overrides]
 
 
+def build_logs(project: dict[str, Any], region: str, account: str, build_uuid: str, log_path: Path) -> dict[str, Any]:
+    """Where CodeBuild puts a build's log: the project's logsConfig group (default /aws/codebuild/<project>), in a
+    stream named by the build's id, under the project's stream name prefix when it has one."""
+    setting = dict((project.get("logsConfig") or {}).get("cloudWatchLogs") or {})
+    s3_logs = (project.get("logsConfig") or {}).get("s3Logs") or {"status": "DISABLED"}
+    if str(setting.get("status", "ENABLED")).upper() != "ENABLED":
+        return {"deepLink": log_path.as_uri(), "cloudWatchLogs": {"status": "DISABLED"}, "s3Logs": s3_logs}
+    group = setting.get("groupName") or f"/aws/codebuild/{project['name']}"
+    stream = f"{setting['streamName']}/{build_uuid}" if setting.get("streamName") else build_uuid
+    return {
+        "groupName": group,
+        "streamName": stream,
+        "deepLink": log_path.as_uri(),
+        "cloudWatchLogsArn": f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}",
+        "cloudWatchLogs": {"status": "ENABLED", "groupName": group, "streamName": stream},
+        "s3Logs": s3_logs,
+    }
+
+
 class BuildRecord(dict):
     """One build's record, in BatchGetBuilds' shape: its phases, status, logs and exported variables."""
 
@@ -46,16 +65,7 @@ class BuildRecord(dict):
                             "environmentVariables": (project.get("environment") or {}).get(
                                 "environmentVariables", []) + env_overrides},
             "serviceRole": project.get("serviceRole"),
-            "logs": {
-                "groupName": f"/aws/codebuild/{project['name']}",
-                "streamName": stream,
-                "deepLink": log_path.as_uri(),
-                "cloudWatchLogsArn": f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{project['name']}"
-                                     f":log-stream:{stream}",
-                "cloudWatchLogs": {"status": "ENABLED", "groupName": f"/aws/codebuild/{project['name']}",
-                                   "streamName": stream},
-                "s3Logs": {"status": "DISABLED"},
-            },
+            "logs": build_logs(project, region, account, stream, log_path),
             "timeoutInMinutes": timeout_minutes,
             "queuedTimeoutInMinutes": project.get("queuedTimeoutInMinutes") or 480,
             "buildComplete": False,

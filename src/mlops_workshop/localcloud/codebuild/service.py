@@ -27,11 +27,12 @@ AWS_DEFAULT_REGION, AWS_REGION), with AWS_ENDPOINT_URL and dummy credentials so 
 cloud. PATH starts with the local cloud's `docker` (see images/docker.py: the engine's when there is one and the
 project's environment has privilegedMode, as CodeBuild's Docker daemon needs; ECR pushes recorded), then a per-cloud Python environment layered over the project's virtual environment
 (`python`, `python3` and `pip` work, and `pip install` goes into the layer, never the project's venv).
-The `aws` command line is whatever the host has on PATH (it is not a project dependency): buildspecs
-should use python and boto3. Artifacts (files globs, base-directory, discard-paths, exclude-paths;
+`aws` is the project's AWS CLI (a dependency: it is in the project's environment's bin), as CodeBuild's images have
+one. Artifacts (files globs, base-directory, discard-paths, exclude-paths;
 secondary artifacts are ignored) are zipped to the output location. The log is
-<state>/logs/codebuild/<project>/<uuid>.log (BatchGetBuilds: logs.deepLink is its file:// URL) and is
-copied to CloudWatch Logs group /aws/codebuild/<project> when the build ends.
+<state>/logs/codebuild/<project>/<uuid>.log (BatchGetBuilds: logs.deepLink is its file:// URL) and goes, as the
+build runs, to CloudWatch Logs where CodeBuild puts it: the project's logsConfig group (default
+/aws/codebuild/<project>), stream <streamName prefix>/<uuid> (or <uuid>).
 """
 
 from __future__ import annotations

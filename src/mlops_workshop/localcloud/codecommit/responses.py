@@ -79,3 +79,14 @@ class CodeCommitResponses(BaseResponses):
         if default:
             answer["defaultBranch"] = default
         return answer
+
+    def list_repositories(self, req: AwsRequest) -> AwsResponse:
+        """ListRepositories, which moto lacks: names and ids, sorted by name (or by last modified date) as asked."""
+        params = req.json()
+        records = [r.repository_metadata for r in self.cloud.backend("codecommit", req.region).repositories.values()]
+        if params.get("sortBy") == "lastModifiedDate":
+            records.sort(key=lambda r: r.get("lastModifiedDate") or 0, reverse=params.get("order") == "descending")
+        else:
+            records.sort(key=lambda r: r["repositoryName"], reverse=params.get("order") == "descending")
+        return AwsResponse(200, {"repositories": [{"repositoryName": r["repositoryName"],
+                                                   "repositoryId": r["repositoryId"]} for r in records]})

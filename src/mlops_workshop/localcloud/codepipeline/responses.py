@@ -60,7 +60,10 @@ class CodePipelineResponses(BaseResponses):
                         if action["actionTypeId"]["category"] == "Source":
                             mine = [r for r in run.execution.revisions if r["actionName"] == action["name"]]
                             if mine:
-                                action_state["currentRevision"] = {"revisionId": mine[-1]["revisionId"]}
+                                # ActionRevision's three members are all required: the change is the revision.
+                                action_state["currentRevision"] = {"revisionId": mine[-1]["revisionId"],
+                                                                   "revisionChangeId": mine[-1]["revisionId"],
+                                                                   "created": epoch(mine[-1].get("created"))}
                     entry["actionStates"].append(action_state)
                 stages.append(entry)
         return AwsResponse(200, {"pipelineName": name, "pipelineVersion": pipeline.get("version", 1),

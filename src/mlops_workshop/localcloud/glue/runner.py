@@ -5,6 +5,10 @@ Glue shows the uncaught exception), TIMEOUT (the run's Timeout, else the job's, 
 `glue_timeout_minute_s` sets how long a minute lasts, for tests), or STOPPED after BatchStopJobRun. Each final state
 emits "Glue Job State Change" on the default bus. The script runs with this environment's Python, not Glue's
 Python 3.9: keep Glue scripts 3.9-compatible.
+
+Logs: <state>/logs/glue/<run id>.log, and, line by line as the script writes them, CloudWatch Logs where Glue puts a
+Python-shell run's: its standard output in /aws-glue/python-jobs/output and its standard error in
+/aws-glue/python-jobs/error, each in a stream named by the run id.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from moto.core.utils import utcnow
 
-from .models import DEFAULT_TIMEOUT_MINUTES, LocalJobRun
+from ..logstreams import LogStream
+from .models import DEFAULT_TIMEOUT_MINUTES, PYTHON_SHELL_LOG_GROUP, LocalJobRun
 
 if TYPE_CHECKING:
     from .service import GlueService
@@ -32,6 +37,7 @@ log = logging.getLogger("mlops_workshop.localcloud.glue")
 
 # Arguments Glue sets itself; a job's own values for them are passed on in their place.
 GLUE_SET_ARGUMENTS = ("--job-bookmark-option", "--scriptLocation", "--JOB_ID", "--JOB_RUN_ID", "--JOB_NAME")
+OUTPUT_LOG_GROUP, ERROR_LOG_GROUP = f"{PYTHON_SHELL_LOG_GROUP}/output", f"{PYTHON_SHELL_LOG_GROUP}/error"
 EVENT_MESSAGES = {"SUCCEEDED": ("INFO", "Job run succeeded"), "TIMEOUT": ("WARN", "Job run timed out"),
                   "STOPPED": ("INFO", "Job run stopped")}
 
@@ -109,7 +115,8 @@ class GlueJobRunner:
             output.flush()
             proc = self.cloud.popen(f"glue {job.name} {run.job_run_id}",
                                     [sys.executable, str(script)] + self.arguments(job, run), cwd=folder,
-                                    env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.PIPE)
+                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
         with self._lock:
             self._procs[run.job_run_id] = proc
             stop_now = run.job_run_id in self._stop_requested
@@ -120,8 +127,12 @@ class GlueJobRunner:
         if run.status == "STARTING":
             run.status = "RUNNING"
         tail: collections.deque[str] = collections.deque(maxlen=50)
-        reader = threading.Thread(target=_copy_stderr, args=(proc, log_path, tail), daemon=True)
-        reader.start()
+        output_stream = LogStream(self.cloud, region, OUTPUT_LOG_GROUP, run.job_run_id)
+        error_stream = LogStream(self.cloud, region, ERROR_LOG_GROUP, run.job_run_id)
+        readers = [threading.Thread(target=_copy, args=(proc.stdout, log_path, output_stream, None), daemon=True),
+                   threading.Thread(target=_copy, args=(proc.stderr, log_path, error_stream, tail), daemon=True)]
+        for reader in readers:
+            reader.start()
         timed_out = False
         try:
             proc.wait(timeout=minutes * self.minute_s)
@@ -133,7 +144,8 @@ class GlueJobRunner:
             self.cloud.forget(proc)
             with self._lock:
                 self._procs.pop(run.job_run_id, None)
-        reader.join(5)
+        for reader in readers:
+            reader.join(5)
         if run.job_run_id in self._stop_requested:
             self._finish(run, region, "STOPPED", None, started)
         elif timed_out:
@@ -160,10 +172,13 @@ class GlueJobRunner:
             "message": text}, region=region)
 
 
-def _copy_stderr(proc: subprocess.Popen[Any], log_path: Path, tail: collections.deque[str]) -> None:
-    assert proc.stderr is not None
+def _copy(pipe: Any, log_path: Path, stream: LogStream, tail: collections.deque[str] | None) -> None:
+    """One of the script's outputs, line by line, to the run's log file and its CloudWatch Logs stream."""
     with open(log_path, "ab") as output:
-        for line in proc.stderr:
+        for line in pipe:
             output.write(line)
             output.flush()
-            tail.append(line.decode(errors="replace"))
+            text = line.decode(errors="replace")
+            stream.put([text.rstrip("\r\n")])
+            if tail is not None:
+                tail.append(text)

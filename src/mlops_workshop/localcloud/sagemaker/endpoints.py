@@ -2,7 +2,9 @@
 model package's), Creating -> InService/Failed, Updating -> InService (a new server is started and healthy before
 the old one stops; a failed update keeps the old one serving and says why in FailureReason). Endpoints are caught
 in moto's backend (patches.py), so endpoints that CloudFormation creates run too. Logs:
-<state>/logs/endpoints/<endpoint>.log.
+<state>/logs/endpoints/<endpoint>.log, and, as the server writes them, CloudWatch Logs where SageMaker puts them:
+group /aws/sagemaker/Endpoints/<endpoint>, one stream per variant and instance (<variant>/i-<17 hex digits>; each
+deployment of the endpoint is a new instance).
 
 InvokeEndpoint forwards the body, ContentType and Accept to the server's /invocations: a 2xx comes back as the
 Body; an error from the model is a ModelError (HTTP 424) with OriginalStatusCode and OriginalMessage; an endpoint
@@ -11,6 +13,7 @@ that does not exist or is not in service is a ValidationError.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tarfile
 import threading
@@ -24,6 +27,7 @@ from moto.core.utils import utcnow
 
 from ..images.exceptions import ImageError
 from ..images.runs import Run
+from ..logstreams import follow
 from .exceptions import DeployError, JobError, ModelError, ValidationError
 from .models import Host, split_s3, tail
 from .training import STOP_GRACE_S
@@ -32,6 +36,10 @@ if TYPE_CHECKING:
     from .service import SageMakerService
 
 INVOKE_TIMEOUT_S = 60
+
+
+def log_group(endpoint: str) -> str:
+    return f"/aws/sagemaker/Endpoints/{endpoint}"
 
 
 class Endpoints:
@@ -94,6 +102,8 @@ class Endpoints:
 
     def _stop_host(self, host: Host) -> None:
         host.run.stop(STOP_GRACE_S)
+        if host.follower is not None:
+            host.follower.stop()
         with open(host.run.log_path, "a") as out:
             out.write(f"[localcloud] {time.strftime('%H:%M:%S')} stopped the server of config {host.config}\n")
 
@@ -102,6 +112,8 @@ class Endpoints:
             hosts, self.hosts = list(self.hosts.values()), {}
         for host in hosts:
             host.run.stop(3)
+            if host.follower is not None:
+                host.follower.stop()
 
     def _deploy(self, backend: Any, endpoint: Any, config_name: str, generation: int, update: bool) -> None:
         key = self.key(backend, endpoint.endpoint_name)
@@ -173,13 +185,22 @@ class Endpoints:
             self._fetch_model(data_url, folder, backend.region_name)
         env.setdefault("MODEL_SERVER_WORKERS", str(self.cloud.settings.get("model_server_workers", 1)))
         env.setdefault("SAGEMAKER_ENDPOINT_NAME", name)
-        run = self.cloud.service("images").serve(image, folder, log_path, env, label=f"endpoint {name}")
+        variant_name = variant.get("VariantName", "AllTraffic")
+        stream = f"{variant_name}/i-{secrets.token_hex(9)[:17]}"
+        follower = follow(self.cloud, backend.region_name, log_group(name), stream, log_path)
         try:
-            self._wait_ready(run, variant.get("VariantName", "AllTraffic"))
+            run = self.cloud.service("images").serve(image, folder, log_path, env, label=f"endpoint {name}")
+        except BaseException:
+            follower.stop()
+            raise
+        try:
+            self._wait_ready(run, variant_name, f"Please check CloudWatch logs for this endpoint: log group "
+                                                f"{log_group(name)}, stream {stream}.")
         except DeployError:
             run.stop(3)
+            follower.stop()
             raise
-        return Host(name, config_name, variant.get("VariantName", "AllTraffic"), run, folder)
+        return Host(name, config_name, variant_name, run, folder, stream, follower)
 
     def _fetch_model(self, data_url: str, folder: Path, region: str) -> None:
         try:
@@ -197,14 +218,14 @@ class Endpoints:
             raise DeployError(f"Failed to download model data from URL \"{data_url}\": {exc}. Please ensure "
                               f"that there is an object located at the URL") from exc
 
-    def _wait_ready(self, run: Run, variant: str) -> None:
+    def _wait_ready(self, run: Run, variant: str, logs: str) -> None:
         timeout = float(self.cloud.settings.get("endpoint_ready_timeout", 120))
         deadline = time.monotonic() + timeout
         while True:
             code = run.poll()
             if code is not None:
                 raise DeployError(f"The primary container for production variant {variant} did not pass the ping "
-                                  f"health check: serve exited with code {code}. The end of its log "
+                                  f"health check: serve exited with code {code}. {logs} The end of its log "
                                   f"({run.log_path}):\n{tail(run.log_path)}")
             try:
                 with urllib.request.urlopen(f"{run.url}/ping", timeout=2) as response:
@@ -214,7 +235,7 @@ class Endpoints:
                 pass
             if time.monotonic() > deadline:
                 raise DeployError(f"The primary container for production variant {variant} did not pass the ping "
-                                  f"health check within {timeout:.0f} s. Please check the log {run.log_path}")
+                                  f"health check within {timeout:.0f} s. {logs} Locally: {run.log_path}")
             time.sleep(0.1)
 
     def invoke(self, backend: Any, name: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
@@ -227,8 +248,11 @@ class Endpoints:
             raise ValidationError(f"Endpoint {name} of account {backend.account_id} is {endpoint.endpoint_status}, "
                                   f"not InService; wait for it (boto3: sagemaker.get_waiter('endpoint_in_service'))")
         request = urllib.request.Request(f"{host.run.url}/invocations", data=body, headers=headers, method="POST")
-        log_arn = (f"arn:aws:logs:{backend.region_name}:{backend.account_id}:log-group:"
-                   f"/aws/sagemaker/Endpoints/{name}")
+        region, group = backend.region_name, log_group(name)
+        log_arn = f"arn:aws:logs:{region}:{backend.account_id}:log-group:{group}"
+        # SageMaker's own words, with the console's link to the endpoint's log group.
+        see = (f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
+               f"group={group} in account {backend.account_id} for more information.")
         try:
             with urllib.request.urlopen(request, timeout=INVOKE_TIMEOUT_S) as response:
                 out = {"Content-Type": response.headers.get("Content-Type", "application/octet-stream"),
@@ -240,11 +264,9 @@ class Endpoints:
         except urllib.error.HTTPError as exc:
             status, text = exc.code, exc.read().decode(errors="replace")
             kind = "client" if status < 500 else "server"
-            raise ModelError(f"Received {kind} error ({status}) from primary with message \"{text}\". See "
-                             f"{host.run.log_path} in account {backend.account_id} for more information.",
+            raise ModelError(f"Received {kind} error ({status}) from primary with message \"{text}\". {see}",
                              status, text, log_arn) from None
         except (urllib.error.URLError, OSError) as exc:
             text = f"Your invocation could not reach the model container: {exc}"
-            raise ModelError(f"Received server error (0) from primary with message \"{text}\". See "
-                             f"{host.run.log_path} in account {backend.account_id} for more information.",
+            raise ModelError(f"Received server error (0) from primary with message \"{text}\". {see}",
                              0, text, log_arn) from None

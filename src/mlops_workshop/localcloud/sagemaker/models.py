@@ -44,3 +44,5 @@ class Host:
     variant: str
     run: Run
     folder: Path
+    log_stream: str = ""
+    follower: Any = None    # the logstreams.Follower copying the server's output to its CloudWatch Logs stream

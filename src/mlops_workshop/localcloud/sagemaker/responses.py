@@ -1,9 +1,13 @@
 """SageMaker's protocol beyond moto: training jobs run and stop, endpoints update and answer InvokeEndpoint, model
 packages and their groups can be deleted (moto lacks DeleteModelPackage(Group): without them a stack with the model
-group cannot be deleted)."""
+group cannot be deleted), and the Describe answers hold what SageMaker always returns, in its shapes, so that the
+SageMaker Python SDK's models (sagemaker.core.resources) and the AWS CLI read them: moto leaves out some members and
+sends empty structures (`"VpcConfig": {}`) where SageMaker sends none."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import unquote
 
 from ..protocol import AwsRequest, AwsResponse, BaseResponses
@@ -96,3 +100,92 @@ class SageMakerResponses(BaseResponses):
                                     f"delete them first (DeleteModelPackage).")
         del backend.model_package_groups[name]
         return AwsResponse(200, {})
+
+    def list_monitoring_schedules(self, req: AwsRequest) -> AwsResponse:
+        # moto has no monitoring schedules (no CreateMonitoringSchedule), so there are none to list; without this
+        # answer ListMonitoringSchedules is moto's HTTP 500.
+        return AwsResponse(200, {"MonitoringScheduleSummaries": []})
+
+    # What moto records of a processing job leaves out parts of the request that DescribeProcessingJob returns.
+    def after_create_processing_job(self, req: AwsRequest, status: int, body: bytes) -> None:
+        if status != 200:
+            return None
+        request = req.json()
+        job = self.cloud.backend("sagemaker", req.region).processing_jobs.get(request.get("ProcessingJobName"))
+        if job is not None:
+            for key, attribute in (("ProcessingResources", "processing_resources"), ("Environment", "environment"),
+                                   ("NetworkConfig", "network_config"), ("ExperimentConfig", "experiment_config")):
+                if request.get(key) and not getattr(job, attribute, None):
+                    setattr(job, attribute, request[key])
+            if getattr(job, "processing_start_time", None) is None:
+                job.processing_start_time = job.creation_time
+        return None
+
+    def after_describe_endpoint(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
+        return self._complete(status, body, lambda answer: endpoint_answer(
+            answer, self.cloud.backend("sagemaker", req.region)))
+
+    def after_describe_endpoint_config(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
+        return self._complete(status, body, endpoint_config_answer)
+
+    def after_describe_model(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
+        return self._complete(status, body, model_answer)
+
+    def after_describe_model_package(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
+        return self._complete(status, body, model_package_answer)
+
+    def after_describe_model_package_group(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
+        return self._complete(status, body, model_package_group_answer)
+
+    @staticmethod
+    def _complete(status: int, body: bytes, complete: Any) -> AwsResponse | None:
+        if status != 200:
+            return None
+        answer = json.loads(body)
+        complete(answer)
+        return AwsResponse(200, answer)
+
+
+def _drop_empty(answer: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        if key in answer and not answer[key]:
+            del answer[key]
+
+
+def endpoint_answer(answer: dict[str, Any], backend: Any) -> None:
+    """DataCaptureConfig only where the endpoint captures, as the summary SageMaker gives (CaptureStatus and the
+    current sampling percentage); none at all otherwise."""
+    capture = answer.get("DataCaptureConfig") or {}
+    config = getattr(backend.endpoint_configs.get(answer.get("EndpointConfigName")), "data_capture_config", None) or {}
+    if not capture.get("DestinationS3Uri") and not config.get("DestinationS3Uri"):
+        answer.pop("DataCaptureConfig", None)
+        return
+    enabled = bool(capture.get("EnableCapture", config.get("EnableCapture", False)))
+    summary = {"EnableCapture": enabled, "CaptureStatus": "Started" if enabled else "Stopped",
+               "CurrentSamplingPercentage": int(config.get("InitialSamplingPercentage", 100)),
+               "DestinationS3Uri": capture.get("DestinationS3Uri") or config["DestinationS3Uri"]}
+    if config.get("KmsKeyId"):
+        summary["KmsKeyId"] = config["KmsKeyId"]
+    answer["DataCaptureConfig"] = summary
+
+
+def endpoint_config_answer(answer: dict[str, Any]) -> None:
+    _drop_empty(answer, "DataCaptureConfig", "AsyncInferenceConfig")
+
+
+def model_answer(answer: dict[str, Any]) -> None:
+    if not (answer.get("VpcConfig") or {}).get("Subnets"):
+        answer.pop("VpcConfig", None)
+    if answer.get("PrimaryContainer"):
+        _drop_empty(answer, "Containers")
+
+
+def model_package_answer(answer: dict[str, Any]) -> None:
+    # A versioned package is named by its group (its ARN ends in <group>/<version>).
+    if not answer.get("ModelPackageName"):
+        answer["ModelPackageName"] = answer.get("ModelPackageGroupName") or answer["ModelPackageArn"].rsplit("/", 1)[-1]
+
+
+def model_package_group_answer(answer: dict[str, Any]) -> None:
+    # Who created it: a Studio user profile or an IAM identity, of which the local cloud knows neither.
+    answer.setdefault("CreatedBy", {})

@@ -5,7 +5,9 @@ resource config, each channel's S3 data), the image's `train` (the images servic
 model.tar.gz to <S3OutputPath>/<job>/output/. DescribeTrainingJob shows InProgress (Starting, Downloading,
 Training, Uploading) and then Completed, Failed (FailureReason from /opt/ml/output/failure) or Stopped, with real
 times, the model artifacts and the final metrics the job's MetricDefinitions find in its log
-(<state>/logs/training/<job>.log). Final states emit "SageMaker Training Job State Change" events.
+(<state>/logs/training/<job>.log). The container's output also goes, as it runs, to CloudWatch Logs where SageMaker
+puts it: group /aws/sagemaker/TrainingJobs, stream <job>/algo-1-<epoch seconds of the start>. Final states emit
+"SageMaker Training Job State Change" events.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from moto.core.utils import utcnow
 
 from ..images.exceptions import ImageError
 from ..images.runs import Run
+from ..logstreams import Follower, follow
 from .exceptions import JobError
 from .models import epoch_ms, split_s3, tail
 
@@ -44,6 +47,7 @@ SECONDARY_MESSAGES = {
     "MaxRuntimeExceeded": "The job stopped because it exceeded the maximum allowed runtime",
 }
 STOP_GRACE_S = 10
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 def _exit_text(code: int) -> str:
@@ -73,6 +77,8 @@ class TrainingJob:
         self.done = threading.Event()
         self.started = time.monotonic()
         self.train_seconds: float | None = None
+        self.log_stream: str | None = None
+        self.follower: Follower | None = None
 
     # The record.
     def reset_record(self) -> None:
@@ -149,6 +155,8 @@ class TrainingJob:
         env.setdefault("TRAINING_JOB_ARN", self.job.arn)
         started = time.monotonic()
         self.note("starting train")
+        self.log_stream = f"{self.name}/algo-1-{int(time.time())}"
+        self.follower = follow(self.cloud, self.region, LOG_GROUP, self.log_stream, self.log_path)
         try:
             self.run_handle = images.train(image, self.root, self.log_path, env)
         except ImageError as exc:
@@ -175,7 +183,8 @@ class TrainingJob:
                 reason = failure.read_text(errors="replace").strip()
             else:
                 last = tail(self.log_path, 3).replace("\n", " | ")
-                reason = f"the training container {_exit_text(code)}; see {self.log_path} (last lines: {last})"
+                reason = (f"the training container {_exit_text(code)}; see its log: group {LOG_GROUP}, stream "
+                          f"{self.log_stream} (locally {self.log_path}; last lines: {last})")
             return self.finish("Failed", "Failed", f"AlgorithmError: {reason}")
         self.set_status("InProgress", "Uploading")
         self.upload_outputs()
@@ -286,6 +295,8 @@ class TrainingJob:
 
     def finish(self, status: str, secondary: str, reason: str | None = None) -> None:
         job = self.job
+        if self.follower is not None:
+            self.follower.stop()
         if reason:
             job.failure_reason = reason
             self.note(f"{status}: {reason}")
