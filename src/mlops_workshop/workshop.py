@@ -887,10 +887,10 @@ def prepare_pipeline(ws: Workshop, data: str | os.PathLike | None = None, progre
 
 def stack_parameters(ws: Workshop, rmse_threshold: float | None = None) -> list[dict[str, str]]:
     """The pipeline stack's parameters for this workshop's names (the template's defaults for the rest)."""
-    from .pipeline.stack import _parameters, stack_status
+    from .pipeline import stack
 
-    current = stack_status(ws.session.client("cloudformation"), ws.names.pipeline_stack_name)
-    return _parameters(ws.names, rmse_threshold, current, ws.source)
+    current = stack.stack_status(ws.session.client("cloudformation"), ws.names.pipeline_stack_name)
+    return stack.stack_parameters(ws.names, rmse_threshold, current, ws.source)
 
 
 def parameter_table(parameters: list[dict[str, str]]):
@@ -1026,7 +1026,7 @@ def approval_check(ws: Workshop, stage: str, execution_id: str, progress: Progre
     TrainingJobMonitor does (TrainApproval). Raises WorkshopError when it should not be approved."""
     from .pipeline import PipelineError, execution
 
-    checks = {"ETLApproval": execution._etl_succeeded, "TrainApproval": execution._register_trained_model}
+    checks = {"ETLApproval": execution.etl_run_succeeded, "TrainApproval": execution.register_trained_model}
     if stage not in checks:
         raise WorkshopError(f"{stage} is not an approval stage: use one of {', '.join(checks)}")
     if stage == "ETLApproval":
@@ -1072,14 +1072,14 @@ class ActionSpan:
 
 def action_spans(ws: Workshop, execution_id: str) -> list[ActionSpan]:
     """Each action of the execution: when it started (seconds after the first) and how long it took."""
-    from .pipeline.execution import _epoch, action_details
+    from .pipeline.execution import epoch_seconds, action_details
 
     details = action_details(ws.session.client("codepipeline"), ws.names.pipeline_stack_name, execution_id)
     if not details:
         return []
-    first = min(_epoch(d["startTime"]) for d in details)
+    first = min(epoch_seconds(d["startTime"]) for d in details)
     spans = [ActionSpan(d["stageName"], d["actionName"], d.get("input", {}).get("actionTypeId", {}).get("provider", ""),
-                        _epoch(d["startTime"]) - first, _epoch(d["lastUpdateTime"]) - _epoch(d["startTime"]),
+                        epoch_seconds(d["startTime"]) - first, epoch_seconds(d["lastUpdateTime"]) - epoch_seconds(d["startTime"]),
                         d["status"], (d.get("output", {}).get("executionResult", {}) or {}).get(
                             "externalExecutionSummary", "") or "")
              for d in details]

@@ -128,9 +128,9 @@ def test_a_changed_file_changes_the_zip_and_a_missing_folder_is_named(tmp_path):
 
 def test_the_stack_gets_the_source_provider_and_an_unknown_one_is_refused():
     names = WorkshopNames()
-    values = {p["ParameterKey"]: p["ParameterValue"] for p in pipeline.stack._parameters(names, None, None, "S3")}
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in pipeline.stack.stack_parameters(names, None, None, "S3")}
     assert values["SourceProvider"] == "S3"
     assert (values["ModelSourceKey"], values["EtlSourceKey"], values["TestSourceKey"]) == (
         "source/model.zip", "source/etl.zip", "source/test.zip")
     with pytest.raises(pipeline.PipelineError, match="unknown source provider 'GitHub': use CodeCommit or S3"):
-        pipeline.stack._parameters(names, None, None, "GitHub")
+        pipeline.stack.stack_parameters(names, None, None, "GitHub")

@@ -23,15 +23,6 @@ pytestmark = pytest.mark.slow
 CLI_WORKERS = 3   # the CLI spends most of a call starting Python: a few at once, on the machine's 2 cores
 # Reads the local cloud cannot answer yet, each failing as it does today (strict: a fix makes the test fail, so its
 # entry goes). The services named have no package of the local cloud's to answer them in.
-KNOWN_GAPS = {
-    ("application-autoscaling", "describe-scaling-activities"):
-        "moto lacks DescribeScalingActivities (HTTP 500); Application Auto Scaling has no package in the local cloud",
-    ("application-autoscaling", "describe-scalable-targets"):
-        "moto leaves out ScalableTarget.RoleARN (the service-linked role); no Application Auto Scaling package",
-    ("s3api", "get-bucket-ownership-controls"):
-        "S3 answers BucketOwnerEnforced for every bucket made since 2023; moto answers OwnershipControlsNotFoundError "
-        "and S3 has no package in the local cloud",
-}
 SERVICES = ("cloudformation", "iam", "logs", "lambda", "events", "codebuild", "codepipeline", "sagemaker",
             "application-autoscaling", "s3api", "ecr", "codecommit", "glue", "stepfunctions", "ssm", "sts")
 
@@ -208,19 +199,9 @@ def _runs_of(aws, found: list[tuple[str, ...]]) -> dict[tuple[str, ...], list[st
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_cli_reads_everything_the_pipeline_made(aws, made, service):
-    found = [c for c in commands(service, made) if c[:2] not in KNOWN_GAPS]
+    found = list(commands(service, made))
     failures = {" ".join(c): problems for c, problems in _runs_of(aws, found).items() if problems}
     assert not failures, json.dumps(failures, indent=2)
-
-
-@pytest.mark.parametrize("gap", sorted(KNOWN_GAPS), ids=lambda gap: " ".join(gap))
-def test_known_gaps_of_the_cli(aws, made, gap):
-    found = [c for s in SERVICES for c in commands(s, made) if c[:2] == gap]
-    assert found, f"no command of the pipeline's resources is {' '.join(gap)}"
-    failures = {" ".join(c): p for c, p in _runs_of(aws, found[:1]).items() if p}
-    if failures:
-        pytest.xfail(f"{KNOWN_GAPS[gap]}: {json.dumps(failures)[:500]}")
-    pytest.fail(f"{' '.join(gap)} works now: remove it from KNOWN_GAPS and let the suite check it")
 
 
 @pytest.fixture

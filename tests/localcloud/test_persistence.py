@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import boto3
 import pytest
@@ -14,8 +13,7 @@ import pytest
 from mlops_workshop.localcloud import lifecycle, persistence
 from mlops_workshop.localcloud.processes import TABLE, start_time
 from mlops_workshop.modelserver import free_port
-from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, model_tarball, training_job_done,
-                                training_request, trust, zip_of)
+from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, model_tarball, training_request, trust, zip_of)
 from testkit.waiting import wait_for
 
 SETTINGS = {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60, "persist_interval_s": 0.2,

@@ -210,8 +210,11 @@ class LocalCloud:
         if target and "." in target:
             action = target.rsplit(".", 1)[1]
         else:
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             for route, service in list(self._routes):
                 if route.method != method or (route.signed and service != owner):
+                    continue
+                if route.query is not None and route.query not in query:
                     continue
                 found = route.pattern.match(path)
                 if found:

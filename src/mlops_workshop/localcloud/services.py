@@ -39,6 +39,7 @@ class ServiceSpec:
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("images", "images.service:ImagesService"),
+    ServiceSpec("s3", "s3.service:S3Service", ("s3",)),
     ServiceSpec("events", "events.service:EventsService", ("events",)),
     ServiceSpec("lambda", "awslambda.service:LambdaService", ("lambda",)),
     ServiceSpec("glue", "glue.service:GlueService", ("glue",)),
@@ -46,6 +47,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("codebuild", "codebuild.service:CodeBuildService", ("codebuild",)),
     ServiceSpec("sagemaker", "sagemaker.service:SageMakerService", ("sagemaker",)),
     ServiceSpec("codepipeline", "codepipeline.service:CodePipelineService", ("codepipeline",)),
+    ServiceSpec("application-autoscaling", "applicationautoscaling.service:ApplicationAutoScalingService",
+                ("application-autoscaling",)),
     ServiceSpec("cloudformation", "cloudformation.service:CloudFormationService", ("cloudformation",),
                 ("cloudformation",), lazy=True),
     ServiceSpec("stepfunctions", "stepfunctions.service:StepFunctionsService", ("states",),
@@ -55,21 +58,25 @@ SERVICES: tuple[ServiceSpec, ...] = (
 
 @dataclass(frozen=True)
 class Route:
-    """A REST path a service answers: `method` and `pattern` (named groups become path_params) give `action`."""
+    """A REST path a service answers: `method` and `pattern` (named groups become path_params) give `action`;
+    `query`, when set, is a query parameter the call must carry (S3 names many operations that way)."""
 
     method: str
     pattern: re.Pattern[str]
     action: str
     signed: bool = True   # False: called without AWS's signature (git over HTTP, a custom resource's answer)
+    query: str | None = None
 
 
 def routes(urls: ModuleType | None) -> list[Route]:
-    """The routes a service's urls.py declares in `url_paths` ({pattern: {method: action}}) and `unsigned_paths`."""
+    """The routes a service's urls.py declares in `url_paths` ({pattern: {method: action}}, the method optionally
+    with the query parameter it needs: "GET?ownershipControls") and `unsigned_paths`."""
     found: list[Route] = []
     for attribute, signed in (("url_paths", True), ("unsigned_paths", False)):
         for pattern, methods in (getattr(urls, attribute, None) or {}).items():
             for method, action in methods.items():
-                found.append(Route(method, re.compile(pattern), action, signed))
+                verb, _, query = method.partition("?")
+                found.append(Route(verb, re.compile(pattern), action, signed, query or None))
     return found
 
 

@@ -92,7 +92,7 @@ def stage_results(cp, pipeline: str, execution_id: str, stage_names: list[str]) 
     rank = {"Failed": 4, "InProgress": 3, "Abandoned": 2, "Succeeded": 1}
     for detail in action_details(cp, pipeline, execution_id):
         result = results.setdefault(detail["stageName"], StageResult(detail["stageName"]))
-        spans.setdefault(result.name, []).append((_epoch(detail["startTime"]), _epoch(detail["lastUpdateTime"])))
+        spans.setdefault(result.name, []).append((epoch_seconds(detail["startTime"]), epoch_seconds(detail["lastUpdateTime"])))
         status = detail["status"]
         if rank.get(status, 0) > rank.get(result.status, 0):
             result.status = status
@@ -105,7 +105,7 @@ def stage_results(cp, pipeline: str, execution_id: str, stage_names: list[str]) 
     return results
 
 
-def _epoch(value: Any) -> float:
+def epoch_seconds(value: Any) -> float:
     return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
@@ -209,15 +209,15 @@ def answer_approval(session, names: WorkshopNames, stage: str, approve: bool, su
         raise PipelineError(f"The approval in {stage} waits for execution {execution}, not {execution_id}")
     note = summary or f"{'Approved' if approve else 'Rejected'} from the command line"
     if approve and stage == "ETLApproval":
-        note = f"{_etl_succeeded(session, names, execution)}; {note}"
+        note = f"{etl_run_succeeded(session, names, execution)}; {note}"
     if approve and stage == "TrainApproval":
-        note = f"{_register_trained_model(session, names, execution)}; {note}"
+        note = f"{register_trained_model(session, names, execution)}; {note}"
     cp.put_approval_result(pipelineName=pipeline, stageName=stage, actionName=action, token=waiting[0][2],
                            result={"status": "Approved" if approve else "Rejected", "summary": note[:512]})
     return note
 
 
-def _etl_succeeded(session, names: WorkshopNames, execution_id: str) -> str:
+def etl_run_succeeded(session, names: WorkshopNames, execution_id: str) -> str:
     """What a person checks before approving the ETL: this execution's Glue run succeeded (Train reads its output)."""
     job = f"{names.model_name}-preprocess"
     try:
@@ -236,7 +236,7 @@ def _etl_succeeded(session, names: WorkshopNames, execution_id: str) -> str:
     return f"Glue run {run['Id']} of {job} succeeded"
 
 
-def _register_trained_model(session, names: WorkshopNames, execution_id: str) -> str:
+def register_trained_model(session, names: WorkshopNames, execution_id: str) -> str:
     sm = session.client("sagemaker")
     job_name = f"mlops-{names.model_name}-{execution_id}"
     try:

@@ -124,7 +124,7 @@ def check_source_provider(source_provider: str) -> str:
     return source_provider
 
 
-def _parameters(names: WorkshopNames, rmse_threshold: float | None, existing: dict[str, Any] | None,
+def stack_parameters(names: WorkshopNames, rmse_threshold: float | None, existing: dict[str, Any] | None,
                 source_provider: str = "CodeCommit") -> list[dict[str, Any]]:
     values = {
         "ModelName": names.model_name, "ImageRepoName": names.image_repo_name, "ImageTagName": names.image_tag_name,
@@ -167,7 +167,7 @@ def deploy_stack(session, names: WorkshopNames, rmse_threshold: float | None = N
         current = None
     body = template.read_text(encoding="utf-8")
     request: dict[str, Any] = {"StackName": name, "Capabilities": ["CAPABILITY_NAMED_IAM"],
-                               "Parameters": _parameters(names, rmse_threshold, current, source_provider),
+                               "Parameters": stack_parameters(names, rmse_threshold, current, source_provider),
                                "Tags": [{"Key": "Project", "Value": "mlops-workshop"}]}
     if len(body.encode()) <= MAX_TEMPLATE_BODY:
         request["TemplateBody"] = body

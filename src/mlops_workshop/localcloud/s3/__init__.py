@@ -1,0 +1,1 @@
+"""S3 on the local cloud: moto's, with the answers AWS gives that moto leaves out."""
