@@ -200,6 +200,9 @@ class LocalCloud:
         if environ.get("PATH_INFO", "") == HEALTH_PATH:
             return AwsResponse(200, self.health()).wsgi(start_response)
         request, owner = self._parse(environ)
+        refused = self.service("iam").authorize(request, owner, environ)
+        if refused is not None:
+            return refused.wsgi(start_response)
         service = self._services.get(owner or "")
         responses = service.responses if service is not None else None
         if responses is None or not request.action:

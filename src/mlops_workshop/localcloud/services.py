@@ -38,6 +38,7 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("iam", "iam.service:IamService", moto_names=("iam", "sts")),
     ServiceSpec("images", "images.service:ImagesService"),
     ServiceSpec("events", "events.service:EventsService", ("events",)),
     ServiceSpec("lambda", "awslambda.service:LambdaService", ("lambda",)),
