@@ -118,13 +118,20 @@ class Describer:
         service = self.catalog.service(action.prefix)
         assert service is not None
         built: list[tuple[str, tuple[str, ...]]] = []
+        partial: list[tuple[str, tuple[str, ...]]] = []
         for type_name, required in action.resource_types:
             resource_type = service.resources.get(type_name)
             if resource_type is None:
                 continue
             for arn, unknown in self._arns(resource_type, params, region, action.prefix, required):
-                if required or not unknown:
+                if not unknown:
                     built.append((arn, unknown))
+                elif required:
+                    partial.append((arn, unknown))
+        # Several required types are often alternatives (Step Functions' execution or express execution): one the
+        # request names fully is the one it is about; with none, the required ones are judged with unknown parts.
+        if not any(t for t in built if t[0] != "*") and partial:
+            built = partial
         if not built:
             built = [("*", ())]
         seen: set[str] = set()
@@ -166,7 +173,10 @@ class Describer:
                 values[placeholder] = [self.account]
             else:
                 found = self._placeholder(prefix, placeholder, params, region, required)
-                if found is None:
+                if found is not None and any(UNKNOWN_PART in f for f in found):
+                    unknown.append(placeholder)
+                    values[placeholder] = found
+                elif found is None:
                     unknown.append(placeholder)
                     values[placeholder] = [UNKNOWN_PART]
                 else:
@@ -183,7 +193,7 @@ class Describer:
         if special is not None:
             return special
         names = ALIASES.get((prefix, placeholder), ()) + (placeholder,)
-        wanted = {_norm(n) for n in names}
+        wanted = {_norm(n) for n in names} | {_norm(n) + "s" for n in names}   # repositoryNames: one each
         found = next((v for k, v in params.items() if _norm(k) in wanted and v not in (None, "", [])), None)
         if found is None and required and placeholder.endswith("Name"):
             found = next((v for k, v in params.items() if k in ("Name", "name") and v), None)
@@ -220,9 +230,14 @@ class Describer:
         if prefix == "iam" and placeholder == "RoleNameWithPath" and params.get("RoleName"):
             path = params.get("Path") or self.lookup("iam-role-path", str(params["RoleName"]), region) or "/"
             return [f"{path.strip('/') + '/' if path.strip('/') else ''}{params['RoleName']}"]
-        if prefix == "sagemaker" and placeholder == "ModelPackageName" and params.get("ModelPackageGroupName") \
-                and not params.get("ModelPackageName"):
-            return [f"{str(params['ModelPackageGroupName']).lower()}/{UNKNOWN_PART}"]
+        if prefix == "codebuild" and placeholder == "ProjectName" and (params.get("ids") or params.get("id")):
+            ids = params.get("ids") or [params.get("id")]
+            return sorted({str(i).split(":", 1)[0] for i in ids if i})   # a build's id is <project>:<uuid>
+        if prefix == "codepipeline" and placeholder == "PipelineName" and isinstance(params.get("pipeline"), dict):
+            return [str(params["pipeline"].get("name"))] if params["pipeline"].get("name") else None
+        if prefix == "iam" and placeholder == "RoleNameWithPath" and params.get("AWSServiceName"):
+            # AWS names a service-linked role itself: the path is known, the name is not.
+            return [f"aws-service-role/{params['AWSServiceName']}/{UNKNOWN_PART}"]
         if prefix == "codecommit" and placeholder == "RepositoryName" and params.get("repo"):
             return [str(params["repo"])]
         return None
