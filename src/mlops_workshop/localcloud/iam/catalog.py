@@ -34,6 +34,7 @@ EXCEPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "UploadPartCopy"): ("PutObject",),          # and s3:GetObject on the source (resources.py)
     ("s3", "CopyObject"): ("PutObject",),              # and s3:GetObject on the source (resources.py)
     ("s3", "DeleteObjects"): ("DeleteObject",),        # on each key
+    ("s3", "SelectObjectContent"): ("GetObject",),
     ("s3", "GetBucketEncryption"): ("GetEncryptionConfiguration",),
     ("s3", "PutBucketEncryption"): ("PutEncryptionConfiguration",),
     ("s3", "DeleteBucketEncryption"): ("PutEncryptionConfiguration",),
@@ -78,6 +79,7 @@ EXCEPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     # AWS Lambda Developer Guide: Invoke (and its streaming form) is lambda:InvokeFunction.
     ("lambda", "Invoke"): ("InvokeFunction",),
     ("lambda", "InvokeWithResponseStream"): ("InvokeFunction",),
+    ("lambda", "GetLayerVersionByArn"): ("GetLayerVersion",),
     # The CodeCommit User Guide's permissions reference: git over HTTPS is GitPull (clone, fetch) and GitPush.
     ("codecommit", "GitUploadPack"): ("GitPull",),
     ("codecommit", "GitReceivePack"): ("GitPush",),

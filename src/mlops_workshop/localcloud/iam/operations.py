@@ -26,8 +26,9 @@ from ..protocol import AwsRequest
 
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 # The botocore services signed with a credential scope whose name is not (only) a botocore service's own; any other
-# scope is tried as a service name, and only failing that are all the models read (8 s, once).
+# scope is taken as a service's name. (Reading every model to find the others would take 8 s.)
 SIGNED_AS = {
+    "s3express": ("s3",),
     "sagemaker": ("sagemaker", "sagemaker-runtime"),
     "states": ("stepfunctions",),
     "monitoring": ("cloudwatch",),
@@ -159,7 +160,6 @@ class Operations:
     def __init__(self) -> None:
         self._session = botocore.session.get_session()
         self._by_signing: dict[str, list[_Model]] = {}
-        self._all_signing: dict[str, list[str]] | None = None
         self._models: dict[str, _Model] = {}
         self._model_lock = threading.RLock()
 
@@ -184,8 +184,6 @@ class Operations:
                 return self._by_signing[signing]
             available = self._available()
             names = [n for n in SIGNED_AS.get(signing, (signing,)) if n in available]
-            if not names:
-                names = self._signing_index().get(signing, [])
             found = [self.model(name, prefixes) for name in names]
             self._by_signing[signing] = found
             return found
@@ -195,21 +193,6 @@ class Operations:
             loader = self._session.get_component("data_loader")
             self._available_names = set(loader.list_available_services("service-2"))
         return self._available_names
-
-    def _signing_index(self) -> dict[str, list[str]]:
-        """signing name -> botocore services, from the models' metadata (read from disk once, then kept)."""
-        if self._all_signing is None:
-            loader = self._session.get_component("data_loader")
-            index: dict[str, list[str]] = {}
-            for name in loader.list_available_services("service-2"):
-                metadata = loader.load_service_model(name, "service-2").get("metadata", {})
-                signing = metadata.get("signingName") or metadata.get("endpointPrefix") or name
-                index.setdefault(signing, []).append(name)
-            # The control plane first: `sagemaker` before `sagemaker-runtime`, `s3` before `s3control`.
-            for names in index.values():
-                names.sort(key=lambda n: (len(n), n))
-            self._all_signing = index
-        return self._all_signing
 
     # Requests.
     def resolve(self, req: AwsRequest, prefixes: set[str] | None = None) -> Operation | None:

@@ -466,11 +466,13 @@ class IamService(Service):
 
 
 def _lambda_policy(policy: Any, name: str) -> Policy:
-    return Policy.compile(policy.wire_format(), f"function policy of {name}")
+    import json
+    return Policy.compile(json.dumps({"Version": "2012-10-17", "Statement": policy.statements}, sort_keys=True),
+                          f"function policy of {name}")
 
 
 def _guess_protocol(req: AwsRequest) -> str:
-    if req.service == "s3" or not req.service:
+    if req.service in ("s3", "s3express") or not req.service:
         return "rest-xml"
     if "x-amz-target" in req.headers:
         return "json"
