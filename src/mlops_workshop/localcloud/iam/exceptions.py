@@ -48,10 +48,12 @@ def message(principal_arn: str, action: str, resource: str, reason: str, s3: boo
     return f"{text} {reason}".rstrip()
 
 
-def refusal(kind: str, protocol: str, text: str | None = None, query_compatible: bool = False) -> AwsResponse:
-    """The error response of `kind` (denied, invalid, expired, missing) in `protocol`."""
+def refusal(kind: str, protocol: str, text: str | None = None, query_compatible: bool = False,
+            code: str | None = None, status: int | None = None) -> AwsResponse:
+    """The error response of `kind` (denied, invalid, expired, missing) in `protocol`; `code` and `status` replace
+    the kind's own (a service's error for a role that does not trust it)."""
     shape = SHAPES.get(protocol) or SHAPES["rest-json" if protocol != "query" else "query"]
-    code, status = shape[KINDS.index(kind)]
+    code, status = code or shape[KINDS.index(kind)][0], status or shape[KINDS.index(kind)][1]
     if text is None:
         text = {"invalid": INVALID_TOKEN, "expired": EXPIRED_TOKEN, "missing": MISSING_TOKEN}.get(kind, "")
         if protocol == "rest-xml":
