@@ -1,49 +1,13 @@
-"""What the IAM tests share: requests as boto3 signs them (captured before they leave), and a describer of calls."""
+"""The IAM tests' fixtures: the Service Authorization Reference and a describer of calls (helpers in iamkit.py)."""
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.config import Config
 
+from localcloud.iam.iamkit import ACCOUNT, REGION, lookup, signed_request
 from mlops_workshop.localcloud.iam.calls import Describer
 from mlops_workshop.localcloud.iam.catalog import Catalog
 from mlops_workshop.localcloud.iam.operations import Operations
-from mlops_workshop.localcloud.iam.service import to_aws_request
-
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-ENDPOINT = "http://127.0.0.1:4566"
-
-
-class _Captured(Exception):
-    pass
-
-
-def signed_request(service: str, method: str, params: dict, key: str = "localcloud", token: str | None = None):
-    """The request boto3 would send for client(service).method(**params), as the dispatcher parses it."""
-    captured = []
-
-    def capture(request, **_):
-        captured.append(request)
-        raise _Captured()
-    client = boto3.client(service, endpoint_url=ENDPOINT, region_name=REGION, aws_access_key_id=key,
-                          aws_secret_access_key="secret", aws_session_token=token,
-                          config=Config(retries={"max_attempts": 1}, parameter_validation=False))
-    client.meta.events.register("before-send", capture)
-    try:
-        getattr(client, method)(**params)
-    except _Captured:
-        pass
-    return to_aws_request(captured[-1])
-
-
-def lookup(kind: str, name: str, region: str):
-    if kind == "cloudformation-stack":
-        return f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{name}/0f1e2d3c-aaaa-bbbb-cccc-000000000000"
-    if kind == "iam-role-path":
-        return "/service/" if name.startswith("pathed") else "/"
-    return None
 
 
 @pytest.fixture(scope="session")

@@ -327,6 +327,17 @@ def test_a_call_the_local_cloud_cannot_judge_is_refused_saying_so(cloud, role):
                        "Authorization Reference has no action for lambda:GetResourcePolicy")
 
 
+def test_a_denial_says_which_part_of_the_resource_the_local_cloud_could_not_tell(cloud, role):
+    stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlops-deploy-dev/0f1e2d3c"
+    _, session = role("iam-test-stack", {"Effect": "Allow", "Action": "cloudformation:DescribeStacks",
+                                         "Resource": stack})
+    message = refusal(lambda: client_of(cloud, session, "cloudformation").describe_stacks(
+        StackName="mlops-deploy-dev"))[2]
+    assert message.endswith(f"on resource: arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/mlops-deploy-dev/* because "
+                            "no identity-based policy allows the cloudformation:DescribeStacks action (the local cloud "
+                            "cannot tell ${Id} of the resource for this request)")
+
+
 def test_an_unsigned_call_is_refused_but_the_local_clouds_own_routes_are_not(cloud):
     request = urllib.request.Request(f"{cloud.endpoint_url}/", data=b"Action=ListRoles&Version=2010-05-08",
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -5,8 +5,9 @@ action lists is built from its ARN format, `${Partition}`, `${Region}` and `${Ac
 placeholders from the request's parameters, by name (`${TrainingJobName}` from TrainingJobName, `${RepositoryName}`
 from repositoryName), or from a parameter that is already an ARN of that type (stateMachineArn, ResourceArn).
 `ALIASES` names the parameters where the API and the ARN format name a part differently (S3's Bucket and Key).
-A required resource type is always judged (its unknown parts as `UNKNOWN_PART`); an optional one only when the
-request names it fully; an action without resource types, or none named, is judged on `*`.
+The types an action lists are often alternatives (an S3 object or an access point's object): the ones the request
+names fully are judged; else the required ones, their unknown parts as `UNKNOWN_PART`; else an optional one the
+request names in part (a stack by its name, before it has an id); an action with none of these is judged on `*`.
 
 `Context` answers the condition keys: the global keys the local cloud knows (the principal's, the time, the region,
 the source of a service's call), the action's own keys from the request's parameters of the same name, the tags the
@@ -119,19 +120,23 @@ class Describer:
         assert service is not None
         built: list[tuple[str, tuple[str, ...]]] = []
         partial: list[tuple[str, tuple[str, ...]]] = []
+        named: list[tuple[str, tuple[str, ...]]] = []
         for type_name, required in action.resource_types:
             resource_type = service.resources.get(type_name)
             if resource_type is None:
                 continue
-            for arn, unknown in self._arns(resource_type, params, region, action.prefix, required):
+            for arn, unknown, filled in self._arns(resource_type, params, region, action.prefix, required):
                 if not unknown:
                     built.append((arn, unknown))
                 elif required:
                     partial.append((arn, unknown))
-        # Several required types are often alternatives (Step Functions' execution or express execution): one the
-        # request names fully is the one it is about; with none, the required ones are judged with unknown parts.
-        if not any(t for t in built if t[0] != "*") and partial:
-            built = partial
+                elif filled:
+                    named.append((arn, unknown))
+        # The resource types an action lists are often alternatives (S3's object or access point object, Step
+        # Functions' execution or express execution): the ones the request names fully are what it is about; else
+        # the required ones, with their unknown parts; else an optional one the request names in part (a stack by
+        # its name, before it has an id); else `*`.
+        built = built or partial or named
         if not built:
             built = [("*", ())]
         seen: set[str] = set()
@@ -155,15 +160,16 @@ class Describer:
         return found
 
     def _arns(self, resource_type: ResourceType, params: Mapping[str, Any], region: str, prefix: str,
-              required: bool) -> Iterator[tuple[str, tuple[str, ...]]]:
+              required: bool) -> Iterator[tuple[str, tuple[str, ...], int]]:
         template = self._template(resource_type)
         for value in params.values():
             for item in (value if isinstance(value, list) else [value]):
                 if isinstance(item, str) and item.startswith("arn:") and template.match(item):
-                    yield item, ()
+                    yield item, (), 1
                     return
         values: dict[str, list[str]] = {}
         unknown: list[str] = []
+        filled = 0
         for placeholder in resource_type.placeholders:
             if placeholder == "Partition":
                 values[placeholder] = ["aws"]
@@ -181,11 +187,13 @@ class Describer:
                     values[placeholder] = [UNKNOWN_PART]
                 else:
                     values[placeholder] = found
+                if found is not None and not all(f == UNKNOWN_PART for f in found):
+                    filled += 1
         arns = [resource_type.arn]
         for placeholder, options in values.items():
             arns = [arn.replace("${" + placeholder + "}", option) for arn in arns for option in options]
         for arn in arns:
-            yield arn, tuple(unknown)
+            yield arn, tuple(unknown), filled
 
     def _placeholder(self, prefix: str, placeholder: str, params: Mapping[str, Any], region: str,
                      required: bool) -> list[str] | None:
