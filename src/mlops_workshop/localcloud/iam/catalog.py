@@ -151,6 +151,7 @@ class Catalog:
         self._services: dict[str, Service] = {}
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._prefixes: frozenset[str] | None = None
         self.version = ""
 
     @classmethod
@@ -183,9 +184,11 @@ class Catalog:
         self.wait()
         return self._services.get(prefix)
 
-    def prefixes(self) -> list[str]:
+    def prefixes(self) -> frozenset[str]:
         self.wait()
-        return sorted(self._services)
+        if self._prefixes is None:
+            self._prefixes = frozenset(self._services)
+        return self._prefixes
 
     def action(self, full_name: str) -> Action | None:
         prefix, _, name = full_name.partition(":")

@@ -1,12 +1,14 @@
 """The decision log: every authorization decision, one JSON line each, in one file per principal under
 `<state>/iam/decisions/` (a role's sessions share their role's file), like CloudTrail's records of who did what.
 
-Lines are buffered in memory and appended by a background thread every `flush_seconds` (and on `flush()`, on
-`read()` and when the cloud stops), so that recording costs a dict and a lock per call.
+Entries are buffered in memory and written (as JSON, their `time` in ISO 8601) by a background thread every
+`flush_seconds` (and on `flush()`, on `read()` and when the cloud stops), so that recording costs a dict and a lock
+per call.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import threading
@@ -28,7 +30,7 @@ class DecisionLog:
     def __init__(self, folder: Path, flush_seconds: float = 1.0):
         self.folder = folder
         self.flush_seconds = flush_seconds
-        self._pending: dict[str, list[str]] = defaultdict(list)
+        self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
@@ -40,9 +42,9 @@ class DecisionLog:
         self._thread.start()
 
     def record(self, identity: str, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, separators=(",", ":"), default=str)
+        """Keep `entry` for `identity`'s file; a float `time` (time.time()) is written as ISO 8601."""
         with self._lock:
-            self._pending[file_name(identity)].append(line)
+            self._pending[identity].append(entry)
 
     def flush(self) -> None:
         with self._write_lock:
@@ -51,8 +53,14 @@ class DecisionLog:
             if not pending:
                 return
             self.folder.mkdir(parents=True, exist_ok=True)
-            for name, lines in pending.items():
-                with open(self.folder / name, "a", encoding="utf-8") as out:
+            for identity, entries in pending.items():
+                lines = []
+                for entry in entries:
+                    if isinstance(entry.get("time"), float):
+                        entry["time"] = datetime.datetime.fromtimestamp(entry["time"], datetime.timezone.utc) \
+                            .isoformat(timespec="milliseconds")
+                    lines.append(json.dumps(entry, separators=(",", ":"), default=str))
+                with open(self.folder / file_name(identity), "a", encoding="utf-8") as out:
                     out.write("\n".join(lines) + "\n")
 
     def read(self, identity: str | None = None) -> list[dict[str, Any]]:

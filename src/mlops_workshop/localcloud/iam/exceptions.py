@@ -15,6 +15,7 @@ provided does not exist in our records." and "The provided token has expired."
 
 from __future__ import annotations
 
+import random
 import uuid
 from xml.sax.saxutils import escape
 
@@ -58,7 +59,8 @@ def refusal(kind: str, protocol: str, text: str | None = None, query_compatible:
         text = {"invalid": INVALID_TOKEN, "expired": EXPIRED_TOKEN, "missing": MISSING_TOKEN}.get(kind, "")
         if protocol == "rest-xml":
             text = {"invalid": S3_INVALID_KEY, "expired": S3_EXPIRED}.get(kind, text)
-    request_id = str(uuid.uuid4())
+    # Not uuid4: os.urandom can take milliseconds here, and a request id needs no secrecy.
+    request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
     if protocol == "rest-xml":
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(text)}</Message>'
                 f"<RequestId>{request_id.replace('-', '')[:16].upper()}</RequestId><HostId>{request_id}</HostId>"

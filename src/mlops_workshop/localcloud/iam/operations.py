@@ -195,7 +195,7 @@ class Operations:
         return self._available_names
 
     # Requests.
-    def resolve(self, req: AwsRequest, prefixes: set[str] | None = None) -> Operation | None:
+    def resolve(self, req: AwsRequest, prefixes: frozenset[str] | set[str] | None = None) -> Operation | None:
         models = self.models_for(req.service, prefixes)
         target = req.headers.get("x-amz-target")
         for model in models:

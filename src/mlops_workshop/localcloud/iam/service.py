@@ -39,8 +39,8 @@ import logging
 import re
 import statistics
 import threading
+import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -199,7 +199,7 @@ class IamService(Service):
         if not req.service:
             req.service = "s3"   # an unsigned call is judged as S3's anonymous access
         try:
-            return self.operations.resolve(req, set(self.catalog.prefixes()))
+            return self.operations.resolve(req, self.catalog.prefixes())
         except Exception:  # an unreadable request is judged as unknown, not passed
             log.exception("cannot resolve the operation of %s %s", req.method, req.path)
             return None
@@ -391,7 +391,7 @@ class IamService(Service):
         from moto.sts.models import sts_backends
         session = sts_backends[self.account]["aws"].assume_role(
             region_name=self.cloud.region, role_session_name=session_name or f"{service.split('.')[0]}-"
-            f"{uuid.uuid4().hex[:12]}", role_arn=found.arn, policy=None, duration=duration_seconds,
+            f"{random.getrandbits(48):012x}", role_arn=found.arn, policy=None, duration=duration_seconds,
             external_id=None)
         with self._lock:
             self._issued[session.access_key_id] = time.time()
@@ -417,8 +417,7 @@ class IamService(Service):
     def _record(self, principal: Principal, need: Need, decision: Decision, op: Operation | None) -> None:
         if not self.recording:
             return
-        entry = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
-                 "principal": principal.arn, "identity": principal.identity, "kind": principal.kind,
+        entry = {"time": time.time(), "principal": principal.arn, "identity": principal.identity, "kind": principal.kind,
                  "action": need.action, "resource": need.resource.replace(UNKNOWN_PART, "*"),
                  "allowed": decision.allowed, "why": decision.statement or decision.reason,
                  "policy": decision.policy_type}
@@ -432,8 +431,7 @@ class IamService(Service):
     def _record_refused_credentials(self, key: str, op: Operation | None, code: str) -> None:
         if self.recording:
             self.log.record("unknown-credentials", {
-                "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
-                "principal": key, "identity": "unknown-credentials", "kind": "unknown",
+                "time": time.time(), "principal": key, "identity": "unknown-credentials", "kind": "unknown",
                 "action": f"{op.prefix}:{op.name}" if op else None, "allowed": False,
                 "why": "expired session" if code == "expired" else "unknown access key"})
 
@@ -486,7 +484,7 @@ def run_benchmark(iam: IamService, calls: int = 2000, show: bool = True) -> dict
     least-privilege policy: resolve the operation, build the needs, read the role's policies, evaluate."""
     import json
     from moto.iam.models import iam_backends
-    name = f"benchmark-iam-{uuid.uuid4().hex[:8]}"
+    name = f"benchmark-iam-{random.getrandbits(32):08x}"
     backend = iam_backends[iam.account]["aws"]
     trust = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
