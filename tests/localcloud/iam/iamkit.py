@@ -56,7 +56,8 @@ PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCO
 # Sample values of parameters without a default, of the form their descriptions give.
 SAMPLES = {"DataBucket": f"mlops-data-{REGION}-{ACCOUNT}", "ArtifactBucket": f"mlops-artifacts-{REGION}-{ACCOUNT}",
            "LambdaCodeBucket": f"mlops-artifacts-{REGION}-{ACCOUNT}", "ModelName": "abalone",
-           "DevEndpointName": "abalone-dev", "SageMakerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/MLOps-SageMaker-{REGION}"}
+           "DevEndpointName": "abalone-dev",
+           "SageMakerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/MLOps-SageMaker-{REGION}"}
 
 
 def templates() -> list[Path]:
@@ -113,7 +114,8 @@ class Resolver:
         if attribute == "Arn" and kind in arns:
             return arns[kind]
         if kind.startswith("Custom::") and attribute == "Arn":
-            return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{self.resolve(resource['Properties'].get('GroupName', name))}"
+            group = self.resolve(resource["Properties"].get("GroupName", name))
+            return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{group}"
         raise AssertionError(f"!GetAtt {logical}.{attribute} ({kind}) is not resolved by this test")
 
     def condition(self, name: str) -> bool:

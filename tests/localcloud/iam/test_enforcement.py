@@ -313,7 +313,8 @@ def test_a_function_policy_lets_eventbridge_invoke_from_its_rule_only(clients, i
 def test_a_bucket_policy_grants_a_role_without_an_identity_policy(cloud, clients, role, bucket):
     arn, session = role("iam-test-reader")
     clients("s3").put_bucket_policy(Bucket=bucket, Policy=document({
-        "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}))
+        "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*"}))
     assert client_of(cloud, session, "s3").get_object(Bucket=bucket, Key="e1/input/train.csv")["Body"].read()
 
 
@@ -384,9 +385,36 @@ def test_every_decision_is_recorded_per_principal(cloud, role, iam, bucket):
     assert {"time", "operation", "policy"} <= set(last)
     files = sorted(p.name for p in (cloud.state_dir / "iam" / "decisions").iterdir())
     assert "role-iam-test-logged.jsonl" in files and "localcloud.jsonl" in files
-    assert any(d["action"] == "sts:AssumeRole" and d["kind"] == "service" for d in iam.decisions("lambda.amazonaws.com"))
+    assert any(d["action"] == "sts:AssumeRole" and d["kind"] == "service"
+               for d in iam.decisions("lambda.amazonaws.com"))
 
 
 def test_judging_costs_well_under_a_millisecond(iam):
     result = iam.benchmark(400, show=False)
     assert result["met"], result
+
+
+def test_a_role_a_template_creates_is_judged_by_its_inline_and_aws_managed_policies(cloud, clients, iam, bucket):
+    from testkit.waiting import wait_for
+    template = {"Resources": {"Reader": {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": "iam-test-stack-role",
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+        "Policies": [{"PolicyName": "write", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/e1/input/*"}]}}]}}}}
+    cfn = clients("cloudformation")
+    cfn.create_stack(StackName="iam-test-stack", TemplateBody=json.dumps(template),
+                     Capabilities=["CAPABILITY_NAMED_IAM"])
+    wait_for(lambda: cfn.describe_stacks(StackName="iam-test-stack")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE",
+             60, 0.2, "the stack")
+    attached = clients("iam").list_attached_role_policies(RoleName="iam-test-stack-role")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+    credentials = iam.credentials_for(f"arn:aws:iam::{ACCOUNT}:role/iam-test-stack-role", "lambda.amazonaws.com")
+    s3 = boto3.client("s3", endpoint_url=cloud.endpoint_url, region_name=REGION,
+                      aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                      aws_session_token=credentials["AWS_SESSION_TOKEN"], config=Config(retries={"max_attempts": 1}))
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 2            # the AWS managed policy
+    s3.put_object(Bucket=bucket, Key="e1/input/more.csv", Body=b"5,6")   # the inline policy
+    assert refusal(lambda: s3.delete_object(Bucket=bucket, Key="e1/input/more.csv"))[0] == "AccessDenied"

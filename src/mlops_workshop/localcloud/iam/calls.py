@@ -82,7 +82,8 @@ class Call:
 
 
 class Describer:
-    """Builds the needs of a call; `lookup(kind, name)` answers what the request cannot (a stack's id, a role's path)."""
+    """Builds the needs of a call; `lookup(kind, name, region)` answers what the request cannot (a stack's id, a
+    role's path)."""
 
     def __init__(self, catalog: Catalog, account: str, lookup: Callable[[str, str, str], str | None]):
         self.catalog = catalog

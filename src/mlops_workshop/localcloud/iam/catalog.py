@@ -88,7 +88,8 @@ EXCEPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
 S3_VERSIONED = {"GetObject": "GetObjectVersion", "DeleteObject": "DeleteObjectVersion",
                 "GetObjectAcl": "GetObjectVersionAcl", "PutObjectAcl": "PutObjectVersionAcl",
                 "GetObjectTagging": "GetObjectVersionTagging", "PutObjectTagging": "PutObjectVersionTagging",
-                "DeleteObjectTagging": "DeleteObjectVersionTagging", "GetObjectAttributes": "GetObjectVersionAttributes",
+                "DeleteObjectTagging": "DeleteObjectVersionTagging",
+                "GetObjectAttributes": "GetObjectVersionAttributes",
                 "GetObjectTorrent": "GetObjectVersionTorrent"}
 # Calls AWS authorizes for every signed caller (STS: "No permissions are required to perform this operation").
 ALWAYS_ALLOWED = {("sts", "GetCallerIdentity")}

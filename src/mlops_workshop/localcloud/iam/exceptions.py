@@ -1,11 +1,12 @@
-"""IAM's refusals in the shape of the protocol the call came in, as AWS answers them:
+"""IAM's refusals in the shape of the protocol the call came in, as AWS answers them (access denied; unknown key;
+expired session):
 
-| protocol                          | access denied               | unknown key                        | expired session |
-|-----------------------------------|-----------------------------|------------------------------------|-----------------|
-| query (IAM, STS, CloudFormation)  | AccessDenied, 403           | InvalidClientTokenId, 403          | ExpiredToken, 403 |
-| json (SageMaker, Glue, CodePipeline, Step Functions, ...) | AccessDeniedException, 400 | UnrecognizedClientException, 400 | ExpiredTokenException, 400 |
-| rest-json (Lambda, SageMaker Runtime) | AccessDeniedException, 403 | UnrecognizedClientException, 403 | ExpiredTokenException, 403 |
-| rest-xml (S3)                     | AccessDenied, 403           | InvalidAccessKeyId, 403            | ExpiredToken, 400 |
+- query (IAM, STS, CloudFormation): AccessDenied 403; InvalidClientTokenId 403; ExpiredToken 403; XML ErrorResponse.
+- json (SageMaker, Glue, CodePipeline, Step Functions, ECR, Logs, ...): AccessDeniedException 400;
+  UnrecognizedClientException 400; ExpiredTokenException 400.
+- rest-json (Lambda, SageMaker Runtime): AccessDeniedException 403; UnrecognizedClientException 403;
+  ExpiredTokenException 403.
+- rest-xml (S3): AccessDenied 403; InvalidAccessKeyId 403; ExpiredToken 400; XML Error.
 
 The messages are AWS's: "User: <arn> is not authorized to perform: <action> on resource: <arn> because no
 identity-based policy allows the <action> action" (S3 quotes the resource), "The security token included in the

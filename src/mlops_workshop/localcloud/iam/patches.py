@@ -1,6 +1,8 @@
-"""What the IAM service changes in moto: AWS managed policies (moto ships their documents) can be attached and read
-without loading all 1,500 of them into every account (moto's `load_aws_managed_policies`, ~0.7 s per reset): one is
-added to the account the first time a call names its ARN."""
+"""What the IAM service changes in moto:
+- AWS managed policies (moto ships their documents) can be attached and read without loading all 1,500 of them
+  into every account (moto's `load_aws_managed_policies`, ~0.7 s per reset): one is added to the account the first
+  time a call names its ARN;
+- an AWS::IAM::Role of a template gets its ManagedPolicyArns attached (moto's CloudFormation drops them)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from moto.iam.models import IAMBackend
+from moto.iam.models import IAMBackend, Role
 
 if TYPE_CHECKING:
     from .service import IamService
@@ -45,6 +47,20 @@ def apply(service: "IamService") -> None:
         if original is None:
             continue
         service.patches.replace(IAMBackend, name, _ensuring(original))
+
+
+    original = Role.__dict__["create_from_cloudformation_json"].__func__
+
+    def create_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: dict[str, Any],
+                                        account_id: str, region_name: str, **kwargs: Any) -> Any:
+        role = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        from moto.iam.models import iam_backends
+        backend = iam_backends[account_id]["aws"]
+        for arn in cloudformation_json.get("Properties", {}).get("ManagedPolicyArns") or []:
+            ensure_aws_managed(backend, arn)
+            backend.attach_role_policy(arn, role.name)
+        return role
+    service.patches.replace(Role, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
 
 
 def _ensuring(original: Any) -> Any:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -254,7 +256,24 @@ class Policy:
     def compile(document: str | bytes | Mapping[str, Any], source: str = "policy") -> "Policy":
         if isinstance(document, (str, bytes)):
             return _compile_text(document if isinstance(document, str) else document.decode(), source)
-        return _compile(document, source)
+        # CloudFormation's roles keep their policies as the template's mappings: cached by identity, as moto
+        # replaces a policy rather than changing it.
+        key = (id(document), source)
+        with _MAPPINGS_LOCK:
+            found = _MAPPINGS.get(key)
+            if found is not None and found[0] is document:
+                _MAPPINGS.move_to_end(key)
+                return found[1]
+        compiled = _compile(document, source)
+        with _MAPPINGS_LOCK:
+            _MAPPINGS[key] = (document, compiled)
+            while len(_MAPPINGS) > 4096:
+                _MAPPINGS.popitem(last=False)
+        return compiled
+
+
+_MAPPINGS: "OrderedDict[tuple[int, str], tuple[Mapping[str, Any], Policy]]" = OrderedDict()
+_MAPPINGS_LOCK = threading.Lock()
 
 
 def _compile(document: Mapping[str, Any], source: str) -> Policy:

@@ -124,7 +124,8 @@ class IamService(Service):
         return self.mode == "enforce"
 
     # The dispatcher's hook.
-    def authorize(self, req: AwsRequest, owner: str | None, environ: dict[str, Any] | None = None) -> AwsResponse | None:
+    def authorize(self, req: AwsRequest, owner: str | None,
+                  environ: dict[str, Any] | None = None) -> AwsResponse | None:
         """None to let the call through, else the refusal to answer it with (`environ`: the WSGI request, whose
         query string is read again with its blank values: S3's `?versioning`)."""
         if not self.enforcing or self._local(req):
@@ -151,7 +152,16 @@ class IamService(Service):
             except principals.CredentialError as error:
                 self._record_refused_credentials(key, op, error.code)
                 return refusal(error.code, protocol, query_compatible=query_compatible)
-        verdict = self.judge_operation(principal, op, req)
+        try:
+            verdict = self.judge_operation(principal, op, req)
+        except Exception as exc:   # a bug or an invalid stored policy must not pass a call, nor drop it
+            log.exception("judging %s %s failed", req.method, req.path)
+            if principal.kind == "administrator":
+                return None
+            text = exceptions.message(principal.arn, f"{op.prefix}:{op.name}" if op else "?", "*",
+                                      f"because the local cloud failed to judge this call: {exc}",
+                                      protocol == "rest-xml")
+            return refusal("denied", protocol, text, query_compatible)
         return verdict.response if not verdict.allowed else None
 
     def _local(self, req: AwsRequest) -> bool:
@@ -308,7 +318,8 @@ class IamService(Service):
         need = Need("sts:AssumeRole", found.arn, catalog_action=self.catalog.action("sts:AssumeRole"))
         context = Context(principal, need, None, self.cloud.region, {}, extra)
         trust = [Policy.compile(found.assume_role_policy_document, f"{found.name} trust policy")]
-        return evaluate(Request(principal, "sts:AssumeRole", found.arn, context), (), trust, trust=True).allowed  # type: ignore[arg-type]
+        request = Request(principal, "sts:AssumeRole", found.arn, context)  # type: ignore[arg-type]
+        return evaluate(request, (), trust, trust=True).allowed
 
     def _message(self, principal: Principal, need: Need, decision: Decision, s3: bool) -> str:
         text = exceptions.message(principal.arn, need.action, need.resource.replace(UNKNOWN_PART, "*"),
@@ -417,7 +428,8 @@ class IamService(Service):
     def _record(self, principal: Principal, need: Need, decision: Decision, op: Operation | None) -> None:
         if not self.recording:
             return
-        entry = {"time": time.time(), "principal": principal.arn, "identity": principal.identity, "kind": principal.kind,
+        entry = {"time": time.time(), "principal": principal.arn, "identity": principal.identity,
+                 "kind": principal.kind,
                  "action": need.action, "resource": need.resource.replace(UNKNOWN_PART, "*"),
                  "allowed": decision.allowed, "why": decision.statement or decision.reason,
                  "policy": decision.policy_type}
