@@ -104,9 +104,10 @@ class IamService(Service):
         from ..server import ACCOUNT_ID
         self.account = ACCOUNT_ID
         self.administrator_keys = {DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"], *options.get("administrator_keys", ())}
-        self.catalog = Catalog.shared()
+        if self.enforcing:
+            Catalog.shared()   # starts reading the Service Authorization Reference in the background
         self.operations = Operations.shared()
-        self.describer = Describer(self.catalog, self.account, self._lookup)
+        self._describer: Describer | None = None
         self.log = DecisionLog(self.cloud.state_dir / "iam" / "decisions")
         self.recording = bool(options.get("log", True))
         self._issued: dict[str, float] = {}
@@ -122,6 +123,16 @@ class IamService(Service):
     @property
     def enforcing(self) -> bool:
         return self.mode == "enforce"
+
+    @property
+    def catalog(self) -> Catalog:
+        return Catalog.shared()
+
+    @property
+    def describer(self) -> Describer:
+        if self._describer is None:
+            self._describer = Describer(self.catalog, self.account, self._lookup)
+        return self._describer
 
     # The dispatcher's hook.
     def authorize(self, req: AwsRequest, owner: str | None,
