@@ -100,6 +100,27 @@ def test_a_role_session_gets_exactly_its_policy(cloud, role, bucket):
     assert "s3:ListBucket" in message and f'"arn:aws:s3:::{bucket}"' in message
 
 
+def test_a_head_is_refused_with_its_status_only(cloud, role, bucket):
+    _, session = role("iam-test-head")
+    code, status, _ = refusal(lambda: client_of(cloud, session, "s3").head_object(Bucket=bucket,
+                                                                                  Key="e1/input/train.csv"))
+    assert (code, status) == ("403", 403)   # what botocore makes of AWS's bodiless 403
+
+
+@pytest.mark.parametrize("signature", ["s3", "s3v4"])
+def test_a_presigned_url_is_judged_as_its_signer(cloud, role, bucket, signature):
+    _, session = role(f"iam-test-presign-{signature}", {"Effect": "Allow", "Action": "s3:GetObject",
+                                                        "Resource": f"arn:aws:s3:::{bucket}/e1/code/*"})
+    s3 = session.client("s3", endpoint_url=cloud.endpoint_url, config=Config(signature_version=signature))
+    allowed = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "e1/code/preprocess.py"})
+    with urllib.request.urlopen(allowed, timeout=10) as response:
+        assert response.read() == b"print(1)"
+    refused = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "e1/input/train.csv"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(refused, timeout=10)
+    assert caught.value.code == 403 and b"<Code>AccessDenied</Code>" in caught.value.read()
+
+
 def test_an_explicit_deny_answers_with_awss_wording(cloud, role, bucket):
     _, session = role("iam-test-deny", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
                       {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"})

@@ -141,6 +141,12 @@ class IamService(Service):
         query string is read again with its blank values: S3's `?versioning`)."""
         if not self.enforcing or self._local(req):
             return None
+        response = self._authorize(req, owner, environ)
+        if response is not None and req.method == "HEAD":
+            response.body = b""   # as AWS answers a HEAD: the status and headers only
+        return response
+
+    def _authorize(self, req: AwsRequest, owner: str | None, environ: dict[str, Any] | None) -> AwsResponse | None:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True) if environ else req.query
         req = dataclasses.replace(req, query=query, headers=dict(req.headers), path_params=dict(req.path_params))
         git = owner == "codecommit" and req.action == "GitSmartHttp"
@@ -163,6 +169,10 @@ class IamService(Service):
             except principals.CredentialError as error:
                 self._record_refused_credentials(key, op, error.code)
                 return refusal(error.code, protocol, query_compatible=query_compatible)
+        return self._judged(principal, op, req, protocol, query_compatible)
+
+    def _judged(self, principal: Principal, op: Operation | None, req: AwsRequest, protocol: str,
+                query_compatible: bool) -> AwsResponse | None:
         try:
             verdict = self.judge_operation(principal, op, req)
         except Exception as exc:   # a bug or an invalid stored policy must not pass a call, nor drop it
@@ -195,6 +205,13 @@ class IamService(Service):
             if len(parts) >= 4 and not req.service:
                 req.service, req.region = parts[3], parts[2]
             return parts[0], (req.query.get("X-Amz-Security-Token") or [None])[0]
+        # S3's signature version 2, which boto3 still uses to presign S3 URLs for an endpoint of its own.
+        v2 = (req.query.get("AWSAccessKeyId") or [""])[0] or (header[4:].rsplit(":", 1)[0]
+                                                                if header.startswith("AWS ") else "")
+        if v2:
+            req.service = req.service or "s3"
+            token = (req.query.get("x-amz-security-token") or req.query.get("X-Amz-Security-Token") or [None])[0]
+            return v2, token or req.headers.get("x-amz-security-token")
         if git and header.lower().startswith("basic "):
             try:
                 user, _, _password = base64.b64decode(header[6:]).decode().partition(":")
