@@ -439,3 +439,20 @@ def test_a_role_a_template_creates_is_judged_by_its_inline_and_aws_managed_polic
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 2            # the AWS managed policy
     s3.put_object(Bucket=bucket, Key="e1/input/more.csv", Body=b"5,6")   # the inline policy
     assert refusal(lambda: s3.delete_object(Bucket=bucket, Key="e1/input/more.csv"))[0] == "AccessDenied"
+
+
+def test_an_iam_users_access_key_is_judged_by_the_users_and_its_groups_policies(cloud, clients, bucket):
+    admin = clients("iam")
+    admin.create_user(UserName="iam-test-user")
+    admin.create_group(GroupName="iam-test-readers")
+    admin.add_user_to_group(GroupName="iam-test-readers", UserName="iam-test-user")
+    admin.put_group_policy(GroupName="iam-test-readers", PolicyName="read", PolicyDocument=document(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}))
+    key = admin.create_access_key(UserName="iam-test-user")["AccessKey"]
+    s3 = boto3.client("s3", endpoint_url=cloud.endpoint_url, region_name=REGION, aws_access_key_id=key["AccessKeyId"],
+                      aws_secret_access_key=key["SecretAccessKey"], config=Config(retries={"max_attempts": 1}))
+    assert s3.get_object(Bucket=bucket, Key="e1/input/train.csv")["Body"].read() == b"1,2"
+    assert refusal(lambda: s3.put_object(Bucket=bucket, Key="x", Body=b"x"))[2].startswith(
+        f"User: arn:aws:iam::{ACCOUNT}:user/iam-test-user is not authorized to perform: s3:PutObject")
+    admin.update_access_key(UserName="iam-test-user", AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    assert refusal(lambda: s3.get_object(Bucket=bucket, Key="e1/input/train.csv"))[0] == "InvalidAccessKeyId"
