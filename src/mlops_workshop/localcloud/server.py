@@ -228,6 +228,9 @@ class LocalCloud:
         if environ.get("PATH_INFO", "") == HEALTH_PATH:
             return AwsResponse(200, self.health()).wsgi(start_response)
         request, owner = self._parse(environ)
+        refused = self.service("iam").authorize(request, owner, environ)
+        if refused is not None:
+            return refused.wsgi(start_response)
         writes = not READ_ACTIONS.match(request.action) if request.action else request.method not in ("GET", "HEAD")
         if writes:
             if self.store.lazy_pending:

@@ -38,6 +38,7 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("iam", "iam.service:IamService", moto_names=("iam", "sts")),
     ServiceSpec("images", "images.service:ImagesService"),
     ServiceSpec("s3", "s3.service:S3Service", ("s3",)),
     ServiceSpec("events", "events.service:EventsService", ("events",)),
