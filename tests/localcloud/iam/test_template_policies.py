@@ -14,26 +14,11 @@ import pytest
 from localcloud.iam.iamkit import policies, templates
 from mlops_workshop import REPO_ROOT
 
-# Findings reported to the templates' owner, each with its fix; strict, so a fixed template fails here until the
-# entry goes.
-KNOWN = {
-    "cloudformation/mlops-pipeline.yml:PipelineRole.Policies[pipeline]":
-        "RESOURCE_MISMATCH states:DescribeExecution also names the express-execution format: add "
-        "!Sub arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:express:${ModelName}-system-test:*:* "
-        "to SystemTestExecutions' Resource",
-    "cloudformation/mlops-pipeline.yml:CloudFormationRole.Policies[deploy]":
-        "RESOURCE_STAR the four application-autoscaling writes take scalable-target ARNs: split AutoScaling into "
-        "Register/DeregisterScalableTarget, Put/DeleteScalingPolicy on "
-        "!Sub arn:${AWS::Partition}:application-autoscaling:${AWS::Region}:${AWS::AccountId}:scalable-target/* "
-        "and the three Describe* on \"*\"",
-}
 CASES = [(path, name, doc, trust) for path in templates() for name, doc, trust in policies(path)]
 
 
 def _case(path, name, doc, trust):
-    key = f"{path.relative_to(REPO_ROOT)}:{name}"
-    marks = [pytest.mark.xfail(strict=True, reason=KNOWN[key])] if key in KNOWN else []
-    return pytest.param(path, name, doc, trust, id=key, marks=marks)
+    return pytest.param(path, name, doc, trust, id=f"{path.relative_to(REPO_ROOT)}:{name}")
 
 
 def test_the_templates_have_policies_to_lint():

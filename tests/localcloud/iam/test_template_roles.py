@@ -83,10 +83,7 @@ REFUSED = [
     ("GlueRole", "s3", "get_object", {"Bucket": ARTIFACTS, "Key": "e1/model/model.tar.gz"}),
     ("LambdaRole", "sagemaker", "create_training_job", {"TrainingJobName": "other-job", "RoleArn": SAGEMAKER_ROLE,
                                                         **TRAINING}),
-    pytest.param("LambdaRole", "glue", "create_job", {"Name": "abalone-preprocess", "Role": SAGEMAKER_ROLE,
-                                                      "Command": {}}, marks=pytest.mark.xfail(strict=True, reason=(
-        "PassJobRoles lets the Lambda role pass either role to either service: split it into GlueRole with "
-        "iam:PassedToService glue.amazonaws.com and SageMakerRole with sagemaker.amazonaws.com"))),
+    ("LambdaRole", "glue", "create_job", {"Name": "abalone-preprocess", "Role": SAGEMAKER_ROLE, "Command": {}}),
     ("SageMakerRole", "cloudwatch", "put_metric_data", {"Namespace": "Glue", "MetricData": []}),
     ("PipelineRole", "cloudformation", "create_stack", {"StackName": "another-stack", "TemplateBody": "{}"}),
 ]
