@@ -13,7 +13,8 @@ import pytest
 from mlops_workshop.localcloud import lifecycle, persistence
 from mlops_workshop.localcloud.processes import TABLE, start_time
 from mlops_workshop.modelserver import free_port
-from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, model_tarball, training_request, trust, zip_of)
+from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, allow, create_role, model_tarball,
+                                training_request, trust, zip_of)
 from testkit.waiting import wait_for
 
 SETTINGS = {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60, "persist_interval_s": 0.2,
@@ -104,6 +105,7 @@ def test_a_stop_and_a_start_give_back_the_same_cloud(daemon):
 def test_a_kill_loses_at_most_the_last_interval_and_work_in_flight_ends_saying_so(daemon):
     daemon.start()
     s3, sm = daemon.client("s3"), daemon.client("sagemaker")
+    create_role(daemon.client("iam"), SAGEMAKER_ROLE, "sagemaker.amazonaws.com", allow("s3:*"))
     s3.create_bucket(Bucket=BUCKET)
     rows = "\n".join(f"{label},{','.join(['0.5'] * 10)}" for label in (8, 10, 12)) + "\n"
     s3.put_object(Bucket=BUCKET, Key="training/train.csv", Body=rows.encode())
@@ -131,6 +133,7 @@ def test_a_kill_loses_at_most_the_last_interval_and_work_in_flight_ends_saying_s
 def test_an_endpoint_that_served_serves_again_before_start_returns(daemon):
     daemon.start()
     s3, sm = daemon.client("s3"), daemon.client("sagemaker")
+    create_role(daemon.client("iam"), SAGEMAKER_ROLE, "sagemaker.amazonaws.com", allow("s3:*"))
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=model_tarball({"model.json": b'{"mean": 4.5}'}))
     sm.create_model(ModelName="kept", ExecutionRoleArn=SAGEMAKER_ROLE,
@@ -262,6 +265,7 @@ def test_an_execution_and_a_build_in_flight_end_saying_the_cloud_stopped(daemon)
     daemon.start()
     iam, s3 = daemon.client("iam"), daemon.client("s3")
     role = iam.create_role(RoleName="pipeline", AssumeRolePolicyDocument=trust("codepipeline.amazonaws.com"))
+    iam.put_role_policy(RoleName="pipeline", PolicyName="all", PolicyDocument=allow())
     for bucket in ("artifacts", "sources"):
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket="sources", VersioningConfiguration={"Status": "Enabled"})

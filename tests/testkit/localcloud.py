@@ -39,6 +39,21 @@ def trust(service: str) -> str:
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
 
 
+def allow(*actions: str, resource: str = "*") -> str:
+    """An identity policy allowing `actions` (default every action) on `resource`."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": list(actions) or "*", "Resource": resource}]})
+
+
+def create_role(iam, arn: str, service: str, policy: str | None = None) -> str:
+    """The role of `arn`, trusted by `service`, with an inline `policy` (none by default); returns its ARN."""
+    name = arn.rsplit("/", 1)[1]
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(service))
+    if policy:
+        iam.put_role_policy(RoleName=name, PolicyName="test", PolicyDocument=policy)
+    return arn
+
+
 def zip_of(files: dict[str, str | bytes]) -> bytes:
     """A zip (a code package, an artifact) holding these {name: text} files."""
     buffer = io.BytesIO()

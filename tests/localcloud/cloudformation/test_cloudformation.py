@@ -195,6 +195,11 @@ Resources:
         Statement:
           - {Effect: Allow, Principal: {Service: [codepipeline.amazonaws.com, codebuild.amazonaws.com]},
              Action: sts:AssumeRole}
+      Policies:
+        - PolicyName: everything
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement: [{Effect: Allow, Action: "*", Resource: "*"}]
   Project:
     Type: AWS::CodeBuild::Project
     Properties:

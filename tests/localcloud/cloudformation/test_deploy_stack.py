@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlops_workshop import REPO_ROOT
-from testkit.localcloud import ARTIFACTS, FAKE_IMAGE
+from testkit.localcloud import ARTIFACTS, FAKE_IMAGE, allow, create_role
 from testkit.waiting import wait_for
 
 TEMPLATE = REPO_ROOT / "container" / "assets" / "deploy-model-Prd.yml"
@@ -42,6 +42,8 @@ def package(aws, mean):
 
 def test_the_prd_template_deploys_updates_in_place_and_deletes(aws):
     sm = aws.clients("sagemaker")
+    create_role(aws.clients("iam"), "arn:aws:iam::123456789012:role/sagemaker", "sagemaker.amazonaws.com",
+                allow("s3:GetObject"))
     sm.create_model_package_group(ModelPackageGroupName="abalone")
     runtime = aws.clients("sagemaker-runtime")
     first, second = package(aws, 11.0), package(aws, 7.0)

@@ -6,7 +6,8 @@ import re
 
 import pytest
 from botocore.exceptions import ClientError
-from testkit.localcloud import ARTIFACTS, PIPELINE_ROLE, approval_action, files_of, lambda_action, source_action
+from testkit.localcloud import (ARTIFACTS, PIPELINE_ROLE, approval_action, create_role, files_of, lambda_action,
+                                source_action)
 from testkit.shapes import missing_members
 from testkit.waiting import wait_for
 
@@ -376,7 +377,7 @@ Resources:
     Type: AWS::CodeBuild::Project
     Properties:
       Name: taken-project
-      ServiceRole: arn:aws:iam::123456789012:role/pipeline-test
+      ServiceRole: arn:aws:iam::123456789012:role/codebuild-test
       Artifacts: {Type: NO_ARTIFACTS}
       Environment: {Type: LINUX_CONTAINER, ComputeType: BUILD_GENERAL1_SMALL, Image: aws/codebuild/standard:7.0}
       Source: {Type: NO_SOURCE, BuildSpec: "version: 0.2"}
@@ -386,6 +387,7 @@ Resources:
 @pytest.mark.parametrize("mode", ["CREATE_UPDATE", "REPLACE_ON_FAILURE"])
 def test_a_failed_stack_fails_the_deploy_action_and_replace_on_failure_recreates_it(aws, mode):
     codebuild = aws.clients("codebuild")
+    create_role(aws.clients("iam"), "arn:aws:iam::123456789012:role/codebuild-test", "codebuild.amazonaws.com")
     codebuild.create_project(name="taken-project", source={"type": "NO_SOURCE", "location": "none",
                                                            "buildspec": "version: 0.2"},
                              artifacts={"type": "NO_ARTIFACTS"}, serviceRole=PIPELINE_ROLE,

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 
 import pytest
-from testkit.localcloud import PIPELINE_ROLE, SOURCES, approval_action, files_of
+from testkit.localcloud import SOURCES, allow, approval_action, create_role, files_of
 from testkit.waiting import wait_for
 from testkit.tools import require_git
 
@@ -100,11 +100,13 @@ def test_an_eventbridge_rule_on_a_push_starts_the_pipeline(aws, tmp_path):
     first = aws.pipeline("on-push", [{"name": "Source", "actions": [code]},
                                      {"name": "Use", "actions": [approval_action("Look")]}])
     events = aws.clients("events")
+    role = create_role(aws.clients("iam"), "arn:aws:iam::123456789012:role/events-test", "events.amazonaws.com",
+                       allow("codepipeline:StartPipelineExecution"))
     events.put_rule(Name="on-push", EventPattern='{"source": ["aws.codecommit"], '
                                                 '"detail-type": ["CodeCommit Repository State Change"]}')
     events.put_targets(Rule="on-push", Targets=[{"Id": "pipeline", "Arn":
                                                  "arn:aws:codepipeline:us-east-1:123456789012:on-push",
-                                                 "RoleArn": PIPELINE_ROLE}])
+                                                 "RoleArn": role}])
     (work / "a.txt").write_text("two\n")
     git(work, "commit", "-q", "-am", "two")
     git(work, "push", "-q", url, "main")

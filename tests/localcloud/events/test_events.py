@@ -3,7 +3,10 @@
 import json
 
 import pytest
+from testkit.localcloud import allow, create_role
 from testkit.waiting import wait_for
+
+EVENTS_ROLE = "arn:aws:iam::123456789012:role/events"
 
 RECORDER = '''
 import json, uuid
@@ -20,6 +23,13 @@ def lambda_handler(event, context):
 def cloud_settings():
     # rate(1 minute) fires every 0.1 s.
     return {"schedule_speedup": 600}
+
+
+def permit(clients, function_arn, rule_arn):
+    """The function's resource-based policy lets EventBridge invoke it for the rule (AWS::Lambda::Permission)."""
+    clients("lambda").add_permission(FunctionName=function_arn, StatementId=rule_arn.rsplit("/", 1)[1],
+                                     Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
+                                     SourceArn=rule_arn)
 
 
 @pytest.fixture
@@ -41,10 +51,11 @@ def test_a_glue_state_change_reaches_the_lambda_target_of_a_matching_rule(client
     s3.put_object(Bucket="event-records", Key="scripts/fail.py", Body="raise SystemExit('no input given')\n")
     glue.create_job(Name="etl", Role="arn:aws:iam::123456789012:role/glue",
                     Command={"Name": "pythonshell", "ScriptLocation": "s3://event-records/scripts/fail.py"})
-    events.put_rule(Name="etl-failed", EventPattern=json.dumps({
+    rule = events.put_rule(Name="etl-failed", EventPattern=json.dumps({
         "source": ["aws.glue"], "detail-type": ["Glue Job State Change"],
-        "detail": {"jobName": ["etl"], "state": ["FAILED", "TIMEOUT"]}}))
+        "detail": {"jobName": ["etl"], "state": ["FAILED", "TIMEOUT"]}}))["RuleArn"]
     events.put_targets(Rule="etl-failed", Targets=[{"Id": "recorder", "Arn": arn}])
+    permit(clients, arn, rule)
     events.put_rule(Name="other-job", EventPattern=json.dumps({
         "source": ["aws.glue"], "detail": {"jobName": ["another"]}}))
     events.put_targets(Rule="other-job", Targets=[{"Id": "recorder", "Arn": arn}])
@@ -66,7 +77,8 @@ def test_a_glue_state_change_reaches_the_lambda_target_of_a_matching_rule(client
 def test_put_events_applies_the_targets_input_transformer(clients, recorded):
     arn, records = recorded
     events = clients("events")
-    events.put_rule(Name="transformed", EventPattern=json.dumps({"source": ["workshop.test"]}))
+    permit(clients, arn, events.put_rule(Name="transformed", EventPattern=json.dumps({"source": ["workshop.test"]}))
+           ["RuleArn"])
     events.put_targets(Rule="transformed", Targets=[{"Id": "recorder", "Arn": arn, "InputTransformer": {
         "InputPathsMap": {"state": "$.detail.state", "kind": "$.detail-type"},
         "InputTemplate": '{"state": "<state>", "kind": "<kind>", "fixed": 1}'}}])
@@ -76,13 +88,35 @@ def test_put_events_applies_the_targets_input_transformer(clients, recorded):
     assert event == {"state": "DONE", "kind": "Test Event", "fixed": 1}
 
 
+def test_only_the_rules_the_functions_policy_names_deliver_to_it(cloud, clients, recorded):
+    arn, records = recorded
+    events = clients("events")
+    for name in ("permitted", "unpermitted"):
+        rule = events.put_rule(Name=name, EventPattern=json.dumps({"source": ["workshop.test"]}))["RuleArn"]
+        events.put_targets(Rule=name, Targets=[{"Id": "recorder", "Arn": arn, "Input": json.dumps({"rule": name})}])
+        if name == "permitted":
+            permit(clients, arn, rule)
+    events.put_events(Entries=[{"Source": "workshop.test", "DetailType": "Test", "Detail": "{}"}])
+    decisions = cloud.service("iam").decisions("events.amazonaws.com")
+    assert {(d["resource"], d["allowed"]) for d in decisions if d["action"] == "lambda:InvokeFunction"} == {
+        (arn, True), (arn, False)}
+    assert wait_for(records, what="the permitted rule's event") == [{"rule": "permitted"}]
+    witness = events.put_rule(Name="witness", EventPattern=json.dumps({"source": ["workshop.witness"]}))["RuleArn"]
+    events.put_targets(Rule="witness", Targets=[{"Id": "recorder", "Arn": arn, "Input": '{"rule": "witness"}'}])
+    permit(clients, arn, witness)
+    events.put_events(Entries=[{"Source": "workshop.witness", "DetailType": "Test", "Detail": "{}"}])
+    wait_for(lambda: len(records()) == 2, what="the witness event")
+    assert sorted(r["rule"] for r in records()) == ["permitted", "witness"]
+
+
 def test_a_matching_event_starts_a_state_machine_target(clients):
     events, sfn = clients("events"), clients("stepfunctions")
+    create_role(clients("iam"), EVENTS_ROLE, "events.amazonaws.com", allow("states:StartExecution"))
     machine = sfn.create_state_machine(name="on-event", roleArn="arn:aws:iam::123456789012:role/sfn", definition=json.dumps(
         {"StartAt": "Take", "States": {"Take": {"Type": "Pass", "InputPath": "$.detail", "End": True}}}))
     events.put_rule(Name="to-sfn", EventPattern=json.dumps({"source": ["workshop.test"]}))
     events.put_targets(Rule="to-sfn", Targets=[{"Id": "sfn", "Arn": machine["stateMachineArn"],
-                                                "RoleArn": "arn:aws:iam::123456789012:role/events"}])
+                                                "RoleArn": EVENTS_ROLE}])
     events.put_events(Entries=[{"Source": "workshop.test", "DetailType": "Test", "Detail": '{"k": 1}'}])
 
     def succeeded():

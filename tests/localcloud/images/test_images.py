@@ -10,8 +10,8 @@ import pytest
 
 from mlops_workshop import REPO_ROOT
 from mlops_workshop.localcloud.images.models import ImageRef, parse_image_uri
-from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, endpoint_settled, training_job_done,
-                                training_request)
+from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, allow, create_role, endpoint_settled,
+                                training_job_done, training_request)
 from testkit.waiting import wait_for
 
 HERE = Path(__file__).parent
@@ -132,6 +132,7 @@ def test_engine_builds_and_runs_the_image_in_containers(engine_settings, tmp_pat
         def client(service):
             return boto3.client(service, endpoint_url=cloud.endpoint_url, region_name="us-east-1")
         s3, sm, cb = client("s3"), client("sagemaker"), client("codebuild")
+        create_role(client("iam"), SAGEMAKER_ROLE, "sagemaker.amazonaws.com", allow("s3:*"))
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="training/train.csv", Body=b"4,1,1,1,1,1,1,1,1,1,1\n6,1,1,1,1,1,1,1,1,1,1\n")
         client("ecr").create_repository(repositoryName="abalone")

@@ -5,7 +5,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from testkit.localcloud import IMAGE_URI, SAGEMAKER_ROLE, endpoint_settled, model_tarball
+from testkit.localcloud import ACCOUNT, IMAGE_URI, SAGEMAKER_ROLE, allow, create_role, endpoint_settled, model_tarball
 from testkit.waiting import wait_for
 
 ROW = ",".join(["0.5"] * 10)
@@ -130,6 +130,27 @@ def test_endpoints_that_cannot_serve_fail_with_the_reason(clients, data_bucket, 
     with pytest.raises(ClientError) as error:
         sm.create_endpoint(EndpointName="fake-crash", EndpointConfigName=config)
     assert "Cannot create already existing endpoint" in error.value.response["Error"]["Message"]
+
+
+def test_a_model_whose_role_may_not_read_its_data_fails_the_endpoint_with_the_access_denied(clients, data_bucket):
+    sm, s3 = clients("sagemaker"), clients("s3")
+    role = create_role(clients("iam"), f"arn:aws:iam::{ACCOUNT}:role/no-read", "sagemaker.amazonaws.com",
+                       allow("s3:ListBucket"))
+    s3.put_object(Bucket=data_bucket, Key="models/m/model.tar.gz",
+                  Body=model_tarball({"model.json": b'{"mean": 1.0}'}))
+    sm.create_model(ModelName="unreadable", ExecutionRoleArn=role, PrimaryContainer={
+        "Image": IMAGE_URI, "ModelDataUrl": f"s3://{data_bucket}/models/m/model.tar.gz"})
+    sm.create_endpoint_config(EndpointConfigName="unreadable", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "unreadable", "InitialInstanceCount": 1,
+        "InstanceType": "ml.t2.medium"}])
+    sm.create_endpoint(EndpointName="unreadable", EndpointConfigName="unreadable")
+    endpoint = endpoint_settled(sm, "unreadable")
+    assert endpoint["EndpointStatus"] == "Failed"
+    assert endpoint["FailureReason"].startswith(
+        f"Failed to download model data(bucket: {data_bucket}, key: models/m/model.tar.gz). Please ensure that there "
+        f"is an object located at the URL and that the role passed to CreateModel has permissions to download the "
+        f"model. (AccessDenied: User: arn:aws:sts::{ACCOUNT}:assumed-role/no-read/SageMaker is not authorized to "
+        f"perform: s3:GetObject"), endpoint["FailureReason"]
 
 
 def test_failed_update_keeps_the_old_server(clients, data_bucket, deploy):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-from testkit.localcloud import training_job_done, training_request, untar
+from testkit.localcloud import ACCOUNT, allow, create_role, training_job_done, training_request, untar
 from testkit.waiting import wait_for
 
 
@@ -58,6 +58,33 @@ def test_missing_channel_data_fails_as_sagemaker_says(clients, data_bucket):
     job = training_job_done(sm, "fake-nodata")
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("ClientError: No S3 objects found under S3 URL")
+
+
+def test_what_the_execution_role_does_not_allow_fails_the_job_with_the_access_denied(clients, cloud, data_bucket):
+    sm, iam = clients("sagemaker"), clients("iam")
+    cannot_list = create_role(iam, f"arn:aws:iam::{ACCOUNT}:role/cannot-list", "sagemaker.amazonaws.com",
+                              allow("s3:GetObject", "s3:PutObject"))
+    cannot_write = create_role(iam, f"arn:aws:iam::{ACCOUNT}:role/cannot-write", "sagemaker.amazonaws.com",
+                               allow("s3:GetObject", "s3:ListBucket"))
+    sm.create_training_job(**training_request("no-list", RoleArn=cannot_list))
+    sm.create_training_job(**training_request("no-write", RoleArn=cannot_write))
+    job = training_job_done(sm, "no-list")
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith(f"ClientError: Data download failed:Failed to list the objects under "
+                                           f"s3://{data_bucket}/training/ (AccessDenied: User: arn:aws:sts::{ACCOUNT}:"
+                                           f"assumed-role/cannot-list/SageMaker is not authorized to perform: "
+                                           f"s3:ListBucket"), job["FailureReason"]
+    job = training_job_done(sm, "no-write")
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith(f"ClientError: Artifact upload failed:Unable to upload model.tar.gz to "
+                                           f"s3://{data_bucket}/models/no-write/output/model.tar.gz (AccessDenied: "
+                                           f"User: arn:aws:sts::{ACCOUNT}:assumed-role/cannot-write/SageMaker is not "
+                                           f"authorized to perform: s3:PutObject"), job["FailureReason"]
+    # The channels were read as the role, by its session named as SageMaker names it.
+    read = [d for d in cloud.service("iam").decisions(cannot_write) if d["action"] == "s3:GetObject"]
+    assert {d["principal"] for d in read} == {f"arn:aws:sts::{ACCOUNT}:assumed-role/cannot-write/SageMaker"}
+    assert {d["resource"] for d in read} == {f"arn:aws:s3:::{data_bucket}/training/train.csv",
+                                             f"arn:aws:s3:::{data_bucket}/training/validate.csv"}
 
 
 def test_stop_training_job(clients, cloud, data_bucket):

@@ -5,8 +5,8 @@ from botocore.exceptions import ClientError
 
 from mlops_workshop import REPO_ROOT
 from mlops_workshop.benchmarks.localcloud import abalone_channel
-from testkit.localcloud import (BUCKET, IMAGE_URI, SAGEMAKER_ROLE, endpoint_settled, training_job_done, training_request,
-                                untar)
+from testkit.localcloud import (BUCKET, IMAGE_URI, SAGEMAKER_ROLE, allow, create_role, endpoint_settled,
+                                training_job_done, training_request, untar)
 
 CONTAINER = REPO_ROOT / "container"
 ROW = "0,0,1,0.455,0.365,0.095,0.514,0.2245,0.101,0.15"
@@ -22,6 +22,7 @@ def cloud_settings():
 
 def test_training_job_and_endpoint_of_the_workshop_model(clients, cloud):
     sm, s3 = clients("sagemaker"), clients("s3")
+    create_role(clients("iam"), SAGEMAKER_ROLE, "sagemaker.amazonaws.com", allow("s3:*"))
     s3.create_bucket(Bucket=BUCKET)
     for name, text in abalone_channel().items():
         s3.put_object(Bucket=BUCKET, Key=f"training/{name}", Body=text.encode())

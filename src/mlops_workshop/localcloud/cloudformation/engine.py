@@ -21,7 +21,7 @@ from moto.cloudformation.utils import generate_stack_id
 from moto.core.utils import utcnow
 
 from . import patches, templates
-from .exceptions import ResourceFailed
+from .exceptions import HandlerDenied, ResourceFailed, handler_reason
 from .resources import LocalResource
 
 if TYPE_CHECKING:
@@ -32,9 +32,14 @@ log = logging.getLogger("mlops_workshop.localcloud.cloudformation")
 
 def _reason(exc: BaseException) -> str:
     """The message a failed resource shows in its event, from whichever layer raised."""
+    if isinstance(exc, HandlerDenied):
+        return exc.reason()
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and "Error" in response:
         error = response["Error"]
+        if error.get("Code") in ("AccessDenied", "AccessDeniedException"):
+            return handler_reason(error.get("Message", ""), None,
+                                  int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 403))
         return f"{error.get('Message') or error.get('Code')} (Service: {error.get('Code', 'Error')})"
     message = getattr(exc, "message", None) or getattr(exc, "description", None) or str(exc)
     return str(message) or type(exc).__name__
@@ -306,6 +311,10 @@ class StackEngine:
     def spawn(self, name: str, target: Any, *args: Any) -> None:
         self.service.cloud.spawn(name, target, *args)
 
+    def caller(self) -> Any:
+        """Who makes the stack call being answered: a stack without a service role acts as them."""
+        return self.service.cloud.service("iam").caller()
+
     def recover(self, backend: CloudFormationBackend, stack: Stack, in_flight: list[Any]) -> None:
         """An operation the local cloud stopped in the middle of: a create (or its rollback) is rolled back and the
         stack removed, so that the next deployment creates it again; a delete is finished; an update keeps what
@@ -361,6 +370,7 @@ class StackEngine:
                       enable_termination_protection=enable_termination_protection, timeout_in_mins=timeout_in_mins,
                       stack_policy_body=stack_policy_body)
         stack._lc_props = {}
+        stack._lc_caller = self.caller()
         stack.disable_rollback = extras.get("on_failure") == "DO_NOTHING"
         backend.stacks[stack.stack_id] = stack
         _stack_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
@@ -400,6 +410,7 @@ class StackEngine:
         new_map.load()
         if role_arn:
             stack.role_arn = role_arn
+        stack._lc_caller = self.caller()
         stack.status = "UPDATE_IN_PROGRESS"
         self.spawn(f"cloudformation-update-{stack.name}", _run_update, backend, stack, template, template_dict,
                    new_map, resolved, tags)
@@ -410,6 +421,7 @@ class StackEngine:
             (s for s in backend.stacks.values() if s.name == name_or_stack_id), None)
         if stack is None or stack.status in ("DELETE_IN_PROGRESS", "DELETE_COMPLETE"):
             return
+        stack._lc_caller = self.caller()
         stack.status = "DELETE_IN_PROGRESS"
         self.spawn(f"cloudformation-delete-{stack.name}", _run_delete, backend, stack)
 
@@ -417,6 +429,7 @@ class StackEngine:
                            stack_name: str | None = None) -> None:
         change_set = backend.describe_change_set(change_set_name)
         stack = backend.stacks[change_set.stack_id]
+        stack._lc_caller = self.caller()
         change_set.execution_status = "EXECUTE_IN_PROGRESS"
         if change_set.change_set_type == "CREATE":
             templates.check_parameters(change_set.template_dict, change_set.parameters)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from moto.cloudformation.exceptions import CloudFormationError
 
 from ..protocol import AwsError
@@ -19,6 +21,32 @@ class ResourceFailed(Exception):
         self.stack_reason = stack_reason
 
 
+class HandlerDenied(Exception):
+    """IAM refused a call CloudFormation makes for a resource, as its resource handler reports it: the event's reason
+    is `Resource handler returned message: "<IAM's message> (Service: ..., Status Code: ...)"`."""
+
+    def __init__(self, message: str, service: str | None = None, status: int = 403):
+        super().__init__(message)
+        self.message = message
+        self.service = service
+        self.status = status
+
+    def reason(self) -> str:
+        return handler_reason(self.message, self.service, self.status)
+
+
+def handler_reason(message: str, service: str | None, status: int) -> str:
+    """CloudFormation's event reason for a handler's AccessDenied (`service`: botocore's service id, by default that
+    of the refused action's prefix)."""
+    import re
+    import uuid
+    if service is None:
+        found = re.search(r"perform: ([a-z0-9-]+):", message)
+        service = _service_id(found.group(1)) if found else "Unknown"
+    return (f'Resource handler returned message: "{message} (Service: {service}, Status Code: {status}, Request ID: '
+            f'{uuid.uuid4()})" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: AccessDenied)')
+
+
 class AccessDenied(AwsError):
     code = "AccessDenied"
     status = 403
@@ -26,3 +54,12 @@ class AccessDenied(AwsError):
 
 class InvalidRequest(AwsError):
     code = "InvalidRequest"
+
+
+@functools.lru_cache(maxsize=64)
+def _service_id(prefix: str) -> str:
+    import botocore.session
+    try:
+        return str(botocore.session.get_session().get_service_model(prefix).service_id)
+    except Exception:   # a prefix that is not a botocore service's name
+        return prefix

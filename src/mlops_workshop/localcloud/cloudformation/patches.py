@@ -4,6 +4,7 @@ moto parses templates and keeps stacks, but creates every resource inside the Cr
 types it lacks, reports no resource events, never rolls back, and only handles the Create request of a custom
 resource. Here moto's stacks and parser stay; its stack operations go to the engine (engine.py), its model map gains
 the resource types of resources/ (bound to this service), and a stack's outputs are the ones the engine resolved.
+A resource moto creates, updates or deletes itself is first judged as the stack's principal (permissions.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.models import CloudFormationBackend, Stack
 
-from .resources import RESOURCE_TYPES, CustomResource
+from . import permissions
+from .resources import RESOURCE_TYPES, CustomResource, LocalResource
 
 if TYPE_CHECKING:
     from .service import CloudFormationService
@@ -28,6 +30,8 @@ MOTO_GET_NAME_TYPE_MAP = parsing.get_name_type_map
 MOTO_RESPONSE_CREATE = cfn_responses.CloudFormationResponse.create_stack
 MOTO_RESPONSE_UPDATE = cfn_responses.CloudFormationResponse.update_stack
 MOTO_RESOURCE_DTO = cfn_responses.StackResourceDTO.__init__
+MOTO_UPDATE_RESOURCE = parsing.parse_and_update_resource
+MOTO_DELETE_RESOURCE = parsing.ResourceMap._delete_resource
 
 
 def _clear_caches() -> None:
@@ -88,6 +92,53 @@ def apply(service: "CloudFormationService") -> None:
         if last is not None:
             self.resource_status = last.resource_status
 
+    def moto_made(resource_class: Any) -> bool:
+        return not (isinstance(resource_class, type) and issubclass(resource_class, LocalResource))
+
+    # moto's own parse_and_create_resource, with the principal's permissions judged once the name is known.
+    def parse_and_create_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any,
+                                  account_id: str, region_name: str) -> Any:
+        condition = resource_json.get("Condition")
+        if condition and not resources_map.lazy_condition_map[condition]:
+            return None
+        parsed = parsing.parse_resource_and_generate_name(logical_id, resource_json, resources_map)
+        if not parsed:
+            return None
+        resource_class, resource_json, name = parsed
+        kind = resource_json["Type"]
+        if moto_made(resource_class):
+            permissions.check(service, resources_map.stack_id, kind, "create", name,
+                              resource_json.get("Properties") or {}, region_name,
+                              resource_class.cloudformation_name_type())
+        resource = resource_class.create_from_cloudformation_json(
+            name, resource_json, account_id, region_name, LogicalId=logical_id, StackId=resources_map.stack_id,
+            ResourceType=kind)
+        resource.cf_resource_type = kind
+        resource.logical_resource_id = logical_id
+        return resource
+
+    def parse_and_update_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any,
+                                  account_id: str, region_name: str) -> Any:
+        resource_class = parsing.resource_class_from_type(resource_json["Type"])
+        if resource_class is not None and moto_made(resource_class):
+            current = resources_map[logical_id]
+            properties = parsing.clean_json(dict(resource_json.get("Properties") or {}), resources_map)
+            permissions.check(service, resources_map.stack_id, resource_json["Type"], "update",
+                              str(getattr(current, "physical_resource_id", logical_id)), properties, region_name,
+                              resource_class.cloudformation_name_type())
+        return MOTO_UPDATE_RESOURCE(logical_id, resource_json, resources_map, account_id, region_name)
+
+    def delete_resource(self: Any, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
+        if moto_made(type(parsed_resource)):
+            try:
+                properties = parsing.clean_json(dict(resource_json.get("Properties") or {}), self)
+            except Exception:  # what it refers to may be gone already
+                properties = {}
+            permissions.check(service, self.stack_id, resource_json["Type"], "delete",
+                              str(getattr(parsed_resource, "physical_resource_id", "")), properties,
+                              self._region_name)
+        MOTO_DELETE_RESOURCE(self, parsed_resource, resource_json)
+
     engine = service.engine
     _clear_caches()
     for owner, name, replacement in (
@@ -95,6 +146,9 @@ def apply(service: "CloudFormationService") -> None:
             (parsing, "get_model_map", get_model_map),
             (parsing, "get_name_type_map", get_name_type_map),
             (parsing, "CustomModel", bound[CustomResource.type_name]),
+            (parsing, "parse_and_create_resource", parse_and_create_resource),
+            (parsing, "parse_and_update_resource", parse_and_update_resource),
+            (parsing.ResourceMap, "_delete_resource", delete_resource),
             (Stack, "outputs", property(outputs)),
             (Stack, "exports", property(exports)),
             (Stack, "stack_resources", property(stack_resources)),

@@ -9,6 +9,10 @@
   AWS::SageMaker::Model / EndpointConfig / Endpoint, AWS::ApplicationAutoScaling::ScalableTarget / ScalingPolicy,
   and Lambda-backed custom resources (Create, Update and Delete requests with a working ResponseURL).
 
+A stack's operations act as its service role (RoleARN), which CloudFormation assumes, or else as the caller that began
+them: the resources the local cloud provides call the APIs with those credentials (`LocalResource.client`), and the
+calls CloudFormation would make for the resources moto creates itself are judged first (permissions.py).
+
 Settings (``cloud.settings["cloudformation"]``): ``custom_resource_timeout_seconds`` (default 3600, as AWS),
 ``resource_timeout_seconds`` (how long to wait for an endpoint, default 3600).
 """
@@ -23,6 +27,7 @@ from typing import Any
 from ..services import Service
 from . import patches, urls
 from .engine import StackEngine
+from .exceptions import HandlerDenied
 from .responses import CloudFormationResponses
 
 
@@ -72,6 +77,35 @@ class CloudFormationService(Service):
                         made = [r for (stack_id, _), r in self.in_flight.items() if stack_id == stack.stack_id]
                         self.engine.recover(backend, stack, made)
         self.in_flight.clear()
+
+    # Who a stack's operation acts as.
+    def stack(self, stack_id: str) -> Any | None:
+        from moto.cloudformation.models import cloudformation_backends
+        parts = stack_id.split(":")
+        if len(parts) < 6:
+            return None
+        backend = cloudformation_backends[parts[4]][parts[3]]
+        return backend.stacks.get(stack_id) or backend.deleted_stacks.get(stack_id)
+
+    def credentials(self, stack_id: str) -> dict[str, str]:
+        """A session of the stack's service role, else the credentials of the caller that began its operation."""
+        from ..iam.exceptions import AssumeRoleRefused
+        stack = self.stack(stack_id)
+        iam = self.cloud.service("iam")
+        if stack is not None and stack.role_arn:
+            try:
+                return iam.session_credentials(stack.role_arn, "cloudformation.amazonaws.com", "AWSCloudFormation")
+            except AssumeRoleRefused:
+                raise HandlerDenied(f"Role {stack.role_arn} is invalid or cannot be assumed",
+                                    "CloudFormation") from None
+        return iam.credentials_of(getattr(stack, "_lc_caller", None))
+
+    def principal(self, stack_id: str) -> Any:
+        """The principal the stack's operation acts as (None: the administrator)."""
+        stack = self.stack(stack_id)
+        if stack is not None and stack.role_arn:
+            return self.cloud.service("iam").principal_for_credentials(self.credentials(stack_id))
+        return getattr(stack, "_lc_caller", None)
 
     def setting(self, key: str, default: Any = None) -> Any:
         return (self.cloud.settings.get("cloudformation") or {}).get(key, default)

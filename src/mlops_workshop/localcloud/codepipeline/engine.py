@@ -10,6 +10,11 @@ its stage and the execution with the action's own message; an action that never 
 timeout. Stages are locked as in CodePipeline's SUPERSEDED mode: one execution per stage, and a newer
 execution waiting for a stage supersedes an older one waiting there.
 
+What CodePipeline does itself (reading and writing artifacts, reading sources, starting builds, invoking functions,
+deploying stacks, starting executions) it does as the pipeline's service role: a session of it through the API, or
+judged by IAM where the engine reaches a service directly. A refusal fails the action with CodePipeline's words and
+the AccessDenied message.
+
 Settings (``cloud.settings["codepipeline"]``): ``timeouts`` (seconds per provider, e.g. {"Manual": 3600}),
 ``lambda_result_grace_seconds`` (how long after a Lambda returns a result may still come), ``poll_seconds``
 (how often sources with PollForSourceChanges are checked for a new revision; 0 turns polling off).
@@ -17,6 +22,7 @@ Settings (``cloud.settings["codepipeline"]``): ``timeouts`` (seconds per provide
 
 from __future__ import annotations
 
+import calendar
 import io
 import logging
 import re
@@ -27,10 +33,11 @@ import time
 import zipfile
 from typing import TYPE_CHECKING, Any
 
-from ..clients import DUMMY_CREDENTIALS
+from botocore.exceptions import ClientError
+
 from ..server import ACCOUNT_ID
 from .actions import PROVIDERS
-from .exceptions import ActionFailed, ExecutionHalted, PipelineNotFoundException
+from .exceptions import DENIED, ActionFailed, ExecutionHalted, PipelineNotFoundException
 from .models import ActionExecution, Artifact, Execution, PipelineState
 
 if TYPE_CHECKING:
@@ -50,6 +57,9 @@ DEFAULT_TIMEOUTS = {
 }
 DEFAULT_POLL_SECONDS = 30.0
 VARIABLE = re.compile(r"#\{([A-Za-z0-9@_\-]+)\.([A-Za-z0-9@_\-]+)\}")
+_REFUSED = re.compile(r"perform: (\S+?)(?: on resource: \"?([^\"\s]+)\"?)? ")
+# How CodePipeline names what its role could not reach, by the IAM prefix of the refused action.
+RESOURCE_NAMES = {"s3": "Amazon S3 bucket", "codecommit": "AWS CodeCommit repository"}
 
 
 class PipelineEngine:
@@ -63,11 +73,57 @@ class PipelineEngine:
         self.jobs: dict[str, tuple[ActionExecution, dict[str, Any]]] = {}
         self.cond = threading.Condition(threading.RLock())
         self.stopped = threading.Event()
+        self.session_name = str(int(time.time() * 1000))   # CodePipeline names its role's sessions so
 
     # Helpers.
-    def client(self, service: str, region: str, read_timeout: float = 120) -> Any:
-        """A client for the calls CodePipeline makes itself (artifacts, starting builds, invoking functions)."""
-        return self.cloud.client(service, region, read_timeout)
+    def credentials(self, pipeline: dict[str, Any]) -> dict[str, str]:
+        """The pipeline's service role, as CodePipeline assumes it for its own calls."""
+        from ..iam.exceptions import AssumeRoleRefused
+        try:
+            return self.cloud.service("iam").session_credentials(pipeline.get("roleArn") or "",
+                                                                 "codepipeline.amazonaws.com", self.session_name)
+        except AssumeRoleRefused as exc:
+            raise ActionFailed(f"CodePipeline is not authorized to perform AssumeRole on role "
+                               f"{pipeline.get('roleArn')}: {exc.message}", "PermissionError") from None
+
+    def principal(self, pipeline: dict[str, Any]) -> Any:
+        return self.cloud.service("iam").principal_for_credentials(self.credentials(pipeline))
+
+    def client(self, service: str, pipeline: dict[str, Any], region: str, read_timeout: float = 120) -> Any:
+        """A client for the calls CodePipeline makes itself, as the pipeline's service role."""
+        return self.cloud.client(service, region, read_timeout, credentials=self.credentials(pipeline))
+
+    def judged(self, run: ActionExecution, action: str, resource: str, what: str | None = None) -> None:
+        """What the engine does without a call (reading a repository, starting a build): IAM's decision for the
+        pipeline's role, an ActionFailed when it refuses."""
+        verdict = self.cloud.service("iam").judge(self.principal(run.execution.pipeline), action, resource)
+        if not verdict.allowed:
+            raise self.refused(verdict.message, what)
+
+    def judged_call(self, run: ActionExecution, service: str, operation: str, params: dict[str, Any],
+                    what: str | None = None) -> None:
+        verdict = self.cloud.service("iam").judge_call(self.principal(run.execution.pipeline), service, operation,
+                                                       params, run.action.get("region") or run.execution.region)
+        if not verdict.allowed:
+            raise self.refused(verdict.message, what)
+
+    @staticmethod
+    def refused(message: str, what: str | None = None) -> ActionFailed:
+        """An AccessDenied of the pipeline's role as CodePipeline reports it: what the role could not reach, then
+        IAM's message; `what` (CodeBuild's "Error calling startBuild") replaces CodePipeline's sentence."""
+        if what:
+            return ActionFailed(f"{what}: {message}", "PermissionError")
+        found = _REFUSED.search(message + " ")
+        action, resource = (found.group(1), found.group(2) or "*") if found else ("", "*")
+        prefix = action.split(":", 1)[0]
+        if prefix in RESOURCE_NAMES and resource.startswith("arn:"):
+            name = resource.split(":::", 1)[1].split("/", 1)[0] if prefix == "s3" else resource.rsplit(":", 1)[1]
+            target = f"the {RESOURCE_NAMES[prefix]} named {name}"
+        else:
+            target = f"{resource} ({action})" if action else "a resource it needs"
+        return ActionFailed(f"The service role or action role doesn’t have the permissions required to access "
+                            f"{target}. Update the IAM role permissions, and then try again. Error: {message}",
+                            "PermissionError")
 
     def timeout_for(self, action: dict[str, Any]) -> float:
         if action.get("timeoutInMinutes"):
@@ -226,10 +282,12 @@ class PipelineEngine:
         except ExecutionHalted:
             run.status = "Abandoned"
         except ActionFailed as exc:
-            run.status = "Failed"
-            run.error = {"code": exc.code, "message": exc.message[:5000]}
-            run.external_id = exc.external_id or run.external_id
-            log.info("pipeline %s: action %s/%s failed: %s", run.execution.name, run.stage, run.name, exc.message)
+            self._failed(run, exc)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") not in DENIED:
+                raise
+            self._failed(run, self.refused(error.get("Message", str(exc))))
         except Exception as exc:
             log.exception("action %s/%s failed in the engine", run.stage, run.name)
             run.status = "Failed"
@@ -242,6 +300,12 @@ class PipelineEngine:
                 for job_id, (job_run, _) in list(self.jobs.items()):
                     if job_run is run:
                         del self.jobs[job_id]
+
+    def _failed(self, run: ActionExecution, exc: ActionFailed) -> None:
+        run.status = "Failed"
+        run.error = {"code": exc.code, "message": exc.message[:5000]}
+        run.external_id = exc.external_id or run.external_id
+        log.info("pipeline %s: action %s/%s failed: %s", run.execution.name, run.stage, run.name, exc.message)
 
     def _resolve(self, run: ActionExecution) -> dict[str, str]:
         namespaces = run.execution.namespaces
@@ -285,7 +349,8 @@ class PipelineEngine:
         return Artifact(name, bucket, key)
 
     def put_artifact(self, run: ActionExecution, artifact: Artifact, body: bytes) -> None:
-        self.client("s3", run.execution.region).put_object(Bucket=artifact.bucket, Key=artifact.key, Body=body)
+        self.client("s3", run.execution.pipeline, run.execution.region).put_object(
+            Bucket=artifact.bucket, Key=artifact.key, Body=body)
         self.record_output(run, artifact)
 
     def record_output(self, run: ActionExecution, artifact: Artifact) -> None:
@@ -306,7 +371,7 @@ class PipelineEngine:
         return found
 
     def read_artifact(self, run: ActionExecution, artifact: Artifact) -> bytes:
-        return self.client("s3", run.execution.region).get_object(
+        return self.client("s3", run.execution.pipeline, run.execution.region).get_object(
             Bucket=artifact.bucket, Key=artifact.key)["Body"].read()
 
     def artifact_file(self, run: ActionExecution, reference: str, setting: str) -> bytes:
@@ -333,14 +398,19 @@ class PipelineEngine:
         inputs = [{"name": a.name, "revision": a.revision, "location": location(a)}
                   for a in (run.execution.artifacts[item["name"]] for item in run.input_artifacts)]
         outputs = [{"name": a.name, "revision": None, "location": location(a)} for a in self.outputs_planned(run)]
+        # The function reads and writes the artifacts with a session CodePipeline gives it: its own role's here.
+        session = self.credentials(run.execution.pipeline)
+        expires = calendar.timegm(time.strptime(session["Expiration"], "%Y-%m-%dT%H:%M:%SZ")) \
+            if "Expiration" in session else time.time() + 3600
         data: dict[str, Any] = {
             "actionConfiguration": {"configuration": {k: v for k, v in run.resolved_configuration.items()
                                                       if k in ("FunctionName", "UserParameters")}},
             "inputArtifacts": inputs,
             "outputArtifacts": outputs,
-            "artifactCredentials": {"accessKeyId": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                                    "secretAccessKey": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                                    "sessionToken": "localcloud", "expirationTime": int(time.time() + 3600)},
+            "artifactCredentials": {"accessKeyId": session["AWS_ACCESS_KEY_ID"],
+                                    "secretAccessKey": session["AWS_SECRET_ACCESS_KEY"],
+                                    "sessionToken": session.get("AWS_SESSION_TOKEN", ""),
+                                    "expirationTime": int(expires * 1000)},
         }
         if continuation:
             data["continuationToken"] = continuation
@@ -387,7 +457,7 @@ class PipelineEngine:
                 changed = []
                 for stage in pipeline.pipeline["stages"][:1]:
                     for action in stage["actions"]:
-                        revision = self._current_revision(region, action)
+                        revision = self._current_revision(region, action, pipeline.pipeline)
                         if revision is None:
                             continue
                         key = f"{stage['name']}/{action['name']}"
@@ -401,16 +471,17 @@ class PipelineEngine:
                         self.start(region, name, {"triggerType": "PollForSourceChanges",
                                                   "triggerDetail": ", ".join(changed)})
 
-    def _current_revision(self, region: str, action: dict[str, Any]) -> str | None:
+    def _current_revision(self, region: str, action: dict[str, Any], pipeline: dict[str, Any]) -> str | None:
         type_id, config = action["actionTypeId"], action.get("configuration") or {}
         if type_id["category"] != "Source" or str(config.get("PollForSourceChanges", "true")).lower() == "false":
             return None
         try:
             if type_id["provider"] == "S3":
-                head = self.client("s3", region).head_object(Bucket=config["S3Bucket"], Key=config["S3ObjectKey"])
+                head = self.client("s3", pipeline, region).head_object(Bucket=config["S3Bucket"],
+                                                                       Key=config["S3ObjectKey"])
                 return head.get("VersionId") or head.get("ETag")
             if type_id["provider"] == "CodeCommit":
-                branch = self.client("codecommit", region).get_branch(
+                branch = self.client("codecommit", pipeline, region).get_branch(
                     repositoryName=config["RepositoryName"], branchName=config["BranchName"])
                 return branch["branch"]["commitId"]
         except Exception:

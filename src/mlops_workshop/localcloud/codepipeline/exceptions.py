@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from ..protocol import AwsError
 
+# The codes of a refusal of the pipeline role's calls (S3's; the JSON services').
+DENIED = ("AccessDenied", "AccessDeniedException")
+
 
 class ActionFailed(Exception):
     """An action ends Failed with this message (and error code)."""

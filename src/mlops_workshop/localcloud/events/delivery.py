@@ -4,6 +4,11 @@ moto matches events against rules but delivers only to CloudWatch Logs, SQS, arc
 any other target, and ignores a rule's state. Here: enabled rules only, the target's Input / InputPath /
 InputTransformer applied, and targets whose service the local cloud runs (Lambda, Step Functions, CodePipeline)
 handed to that service's `receive_event`; the targets moto knows are left to moto.
+
+Each delivery is judged as EventBridge is: a Lambda target by the function's resource-based policy, for the service
+principal events.amazonaws.com with the rule as aws:SourceArn (AWS::Lambda::Permission); a Step Functions target by
+the identity policies of the target's RoleArn, which EventBridge assumes. A refused delivery is dropped and logged,
+as EventBridge counts it in FailedInvocations.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ log = logging.getLogger("mlops_workshop.localcloud.events")
 
 # The service part of a target's ARN -> the local cloud's service that receives its events.
 TARGET_SERVICES = {"lambda": "lambda", "states": "stepfunctions", "codepipeline": "codepipeline"}
+# What EventBridge does, as the target's RoleArn, to a target it reaches with a role.
+ROLE_ACTIONS = {"stepfunctions": "states:StartExecution"}
 
 
 def event_time(value: Any) -> str:
@@ -91,7 +98,31 @@ class EventDelivery:
                             ", ".join(t["Arn"] for _, t in moto_targets))
         for receiver, target in ours:
             try:
+                refused = self.refusal(rule, receiver, target)
+                if refused:
+                    log.warning("rule %s did not deliver an event to %s: %s", rule.name, target["Arn"], refused)
+                    continue
                 payload = target_input(target, event) if transform_input else event
                 self.service.cloud.service(receiver).receive_event(target, payload)
             except Exception:
                 log.exception("rule %s could not deliver an event to %s", rule.name, target["Arn"])
+
+    def refusal(self, rule: Any, receiver: str, target: dict[str, Any]) -> str | None:
+        """Why IAM refuses EventBridge this delivery, or None."""
+        from ..iam.exceptions import AssumeRoleRefused
+        iam = self.service.cloud.service("iam")
+        arn = target["Arn"]
+        if receiver == "lambda":
+            verdict = iam.judge(iam.service_principal("events.amazonaws.com"), "lambda:InvokeFunction", arn,
+                                context={"aws:SourceArn": rule.arn, "aws:SourceAccount": rule.account_id})
+            return None if verdict.allowed else verdict.message
+        if receiver not in ROLE_ACTIONS:
+            return None
+        if not target.get("RoleArn"):
+            return "the target has no RoleArn for EventBridge to assume"
+        try:
+            credentials = iam.session_credentials(target["RoleArn"], "events.amazonaws.com")
+        except AssumeRoleRefused as refused:
+            return refused.message
+        verdict = iam.judge(iam.principal_for_credentials(credentials), ROLE_ACTIONS[receiver], arn)
+        return None if verdict.allowed else verdict.message

@@ -15,6 +15,12 @@ What the other services call:
 - `judge(principal, action, resource, context=...)`: one decision, for what a service does itself with a role
   (reading a training channel) or for a service principal against a resource policy (EventBridge invoking a
   function: `principal=service_principal("events.amazonaws.com")`, `context={"aws:SourceArn": rule_arn}`);
+- `session_credentials(role_arn, service)`: the same, kept and renewed before they expire, for a service's own
+  calls as a role (SageMaker reading a training channel, CodePipeline reading its artifacts);
+- `caller()`: the principal of the call this thread answers, and `credentials_of(principal)`: credentials that act as
+  that principal (what a service uses when it goes on with a caller's request: a stack without a service role);
+- `judge_call(principal, service, operation, params)`: an API call a service makes without sending it (moto
+  provisions a stack's resources itself), judged as the call would be;
 - `principal_for_credentials(credentials)` and `decisions(identity)`.
 
 The setting `iam`: "enforce" (the default) or "off" (every call passes unjudged and unrecorded, for experiments),
@@ -57,6 +63,8 @@ from .policy import UNKNOWN_PART, Decision, Policy, Principal, Request, evaluate
 
 log = logging.getLogger("mlops_workshop.localcloud.iam")
 
+# A kept session is renewed when less than this many seconds of it remain (session_credentials).
+SESSION_RENEWAL_S = 900
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 # The errors a service gives when a role passed to it does not trust it (what AWS answers on the create call).
 TRUST_ERRORS = {
@@ -111,7 +119,9 @@ class IamService(Service):
         self.log = DecisionLog(self.cloud.state_dir / "iam" / "decisions")
         self.recording = bool(options.get("log", True))
         self._issued: dict[str, float] = {}
+        self._sessions: dict[tuple[str, str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
+        self._calls = threading.local()
         if self.recording:
             self.log.start()
         patches.apply(self)
@@ -139,6 +149,7 @@ class IamService(Service):
                   environ: dict[str, Any] | None = None) -> AwsResponse | None:
         """None to let the call through, else the refusal to answer it with (`environ`: the WSGI request, whose
         query string is read again with its blank values: S3's `?versioning`)."""
+        self._calls.principal = None
         if not self.enforcing or self._local(req):
             return None
         response = self._authorize(req, owner, environ)
@@ -169,6 +180,7 @@ class IamService(Service):
             except principals.CredentialError as error:
                 self._record_refused_credentials(key, op, error.code)
                 return refusal(error.code, protocol, query_compatible=query_compatible)
+        self._calls.principal = principal
         return self._judged(principal, op, req, protocol, query_compatible)
 
     def _judged(self, principal: Principal, op: Operation | None, req: AwsRequest, protocol: str,
@@ -440,6 +452,62 @@ class IamService(Service):
                 "AWS_SESSION_TOKEN": session.session_token,
                 "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
+    def session_credentials(self, role_arn: str, service: str, session_name: str | None = None) -> dict[str, str]:
+        """`credentials_for`, kept per role, service and session name and renewed when less than a quarter of an
+        hour remains: a service's own calls as a role share one session (and so one client per service). With IAM
+        off, the administrator's."""
+        from ..clients import DUMMY_CREDENTIALS
+        if not self.enforcing:
+            return dict(DUMMY_CREDENTIALS)   # nothing is judged: the administrator's keys do
+        key = (role_arn, service, session_name or "")
+        with self._lock:
+            found = self._sessions.get(key)
+        if found is not None and principals.session_for_key(self.account, found["AWS_ACCESS_KEY_ID"]) is not None:
+            expires = datetime.datetime.strptime(found["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=datetime.timezone.utc)
+            if (expires - datetime.datetime.now(datetime.timezone.utc)).total_seconds() > SESSION_RENEWAL_S:
+                return found
+        fresh = self.credentials_for(role_arn, service, session_name=session_name)
+        with self._lock:
+            self._sessions[key] = fresh
+        return fresh
+
+    def caller(self) -> Principal | None:
+        """The principal of the call this thread is answering (None outside a call, or with IAM off)."""
+        return getattr(self._calls, "principal", None)
+
+    def credentials_of(self, principal: Principal | None) -> dict[str, str]:
+        """Credentials that act as `principal`, as a service that goes on with a caller's request uses the caller's
+        own (a role session's keys, a user's access key); the administrator's for None."""
+        from ..clients import DUMMY_CREDENTIALS
+        if principal is None or principal.kind == "administrator":
+            return dict(DUMMY_CREDENTIALS)
+        if principal.kind == "role-session":
+            assumed = principals.session_for_key(self.account, principal.access_key or "")
+            if assumed is not None:
+                return {"AWS_ACCESS_KEY_ID": assumed.access_key_id, "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
+                        "AWS_SESSION_TOKEN": assumed.session_token}
+        if principal.kind == "user":
+            from moto.iam.models import iam_backends
+            user = iam_backends[self.account]["aws"].get_user(principal.name)
+            key = next((k for k in user.access_keys if k.access_key_id == principal.access_key), None)
+            if key is not None:
+                return {"AWS_ACCESS_KEY_ID": key.access_key_id, "AWS_SECRET_ACCESS_KEY": key.secret_access_key}
+        raise ValueError(f"{principal.arn} holds no credentials the local cloud can act with")
+
+    def judge_call(self, principal: Principal, service: str, operation: str, params: dict[str, Any],
+                   region: str | None = None) -> Verdict:
+        """Judge an API call (botocore's service and operation names, the request's parameters) that a service makes
+        for `principal` without sending it, as `authorize` judges the same call sent: every action it needs, the
+        roles it passes and their trust."""
+        if not self.enforcing:
+            return Verdict(True)
+        model = self.operations.model(service, set(self.catalog.prefixes()))
+        op = Operation(model.name, operation, model.protocol, model.prefix, dict(params), model.query_compatible,
+                       model.members(operation))
+        req = AwsRequest(model.prefix, operation, region or self.cloud.region, "POST", "/", {}, b"", {})
+        return self.judge_operation(principal, op, req)
+
     def principal_for_credentials(self, credentials: dict[str, str]) -> Principal:
         """The principal holding these credentials (AWS_ACCESS_KEY_ID, AWS_SESSION_TOKEN)."""
         return principals.resolve(self.account, credentials["AWS_ACCESS_KEY_ID"],
@@ -505,7 +573,15 @@ def _could_allow(policies: list[Policy], request: Request) -> bool:
 
 def _lambda_policy(policy: Any, name: str) -> Policy:
     import json
-    return Policy.compile(json.dumps({"Version": "2012-10-17", "Statement": policy.statements}, sort_keys=True),
+    statements = []
+    for statement in policy.statements:
+        principal = statement.get("Principal")
+        if isinstance(principal, str) and principal != "*":
+            # moto keeps AddPermission's principal as given; Lambda writes {"AWS": ...} or {"Service": ...}.
+            kind = "Service" if principal.endswith(".amazonaws.com") else "AWS"
+            statement = {**statement, "Principal": {kind: principal}}
+        statements.append(statement)
+    return Policy.compile(json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True),
                           f"function policy of {name}")
 
 

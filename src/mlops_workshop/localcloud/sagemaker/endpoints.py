@@ -4,7 +4,8 @@ the old one stops; a failed update keeps the old one serving and says why in Fai
 in moto's backend (patches.py), so endpoints that CloudFormation creates run too. Logs:
 <state>/logs/endpoints/<endpoint>.log, and, as the server writes them, CloudWatch Logs where SageMaker puts them:
 group /aws/sagemaker/Endpoints/<endpoint>, one stream per variant and instance (<variant>/i-<17 hex digits>; each
-deployment of the endpoint is a new instance).
+deployment of the endpoint is a new instance). The model data is read with the model's execution role, as SageMaker
+reads it: a refusal fails the endpoint (or its update) with the AccessDenied message in FailureReason.
 
 InvokeEndpoint forwards the body, ContentType and Accept to the server's /invocations: a 2xx comes back as the
 Body; an error from the model is a ModelError (HTTP 424) with OriginalStatusCode and OriginalMessage; an endpoint
@@ -28,9 +29,9 @@ from moto.core.utils import utcnow
 from ..images.exceptions import ImageError
 from ..images.runs import Run
 from ..logstreams import follow
-from .exceptions import DeployError, JobError, ModelError, ValidationError
+from .exceptions import DeployError, ModelError, ValidationError
 from .models import Host, split_s3, tail
-from .training import STOP_GRACE_S
+from .training import STOP_GRACE_S, s3_error
 
 if TYPE_CHECKING:
     from .service import SageMakerService
@@ -182,7 +183,7 @@ class Endpoints:
             out.write(f"[localcloud] {time.strftime('%H:%M:%S')} starting config {config_name}: model "
                       f"{model.model_name}, image {image}, model data {data_url or '(none)'}\n")
         if data_url:
-            self._fetch_model(data_url, folder, backend.region_name)
+            self._fetch_model(data_url, folder, backend.region_name, model.execution_role_arn)
         env.setdefault("MODEL_SERVER_WORKERS", str(self.cloud.settings.get("model_server_workers", 1)))
         env.setdefault("SAGEMAKER_ENDPOINT_NAME", name)
         variant_name = variant.get("VariantName", "AllTraffic")
@@ -202,21 +203,40 @@ class Endpoints:
             raise
         return Host(name, config_name, variant_name, run, folder, stream, follower)
 
-    def _fetch_model(self, data_url: str, folder: Path, region: str) -> None:
+    def _fetch_model(self, data_url: str, folder: Path, region: str, role_arn: str) -> None:
+        from botocore.exceptions import ClientError
+
+        from ..iam.exceptions import AssumeRoleRefused
+        try:
+            credentials = self.cloud.service("iam").session_credentials(role_arn, "sagemaker.amazonaws.com",
+                                                                        "SageMaker")
+        except AssumeRoleRefused as exc:
+            raise DeployError(f"Could not assume role {role_arn}: {exc.message}") from None
+        archive = folder / "model.tar.gz"
         try:
             bucket, key = split_s3(data_url)
-            archive = folder / "model.tar.gz"
-            self.cloud.client("s3", region).download_file(bucket, key, str(archive))
+            # GetObject, not download_file's HeadObject: a refused HEAD has no message to quote.
+            body = self.cloud.client("s3", region, credentials=credentials).get_object(Bucket=bucket, Key=key)["Body"]
+            with open(archive, "wb") as out:
+                shutil.copyfileobj(body, out)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "AccessDenied":
+                raise DeployError(f"Failed to download model data from URL \"{data_url}\": {exc}. Please ensure "
+                                  f"that there is an object located at the URL") from None
+            raise DeployError(f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure that there "
+                              f"is an object located at the URL and that the role passed to CreateModel has "
+                              f"permissions to download the model. ({s3_error(exc)})") from None
+        except Exception as exc:
+            raise DeployError(f"Failed to download model data from URL \"{data_url}\": {exc}. Please ensure "
+                              f"that there is an object located at the URL") from exc
+        try:
             with tarfile.open(archive) as tar:
                 if hasattr(tarfile, "data_filter"):
                     tar.extractall(folder / "model", filter="data")
                 else:
                     tar.extractall(folder / "model")
-        except (JobError, tarfile.TarError, OSError) as exc:
+        except (tarfile.TarError, OSError) as exc:
             raise DeployError(f"Failed to extract model data archive from URL \"{data_url}\": {exc}") from exc
-        except Exception as exc:
-            raise DeployError(f"Failed to download model data from URL \"{data_url}\": {exc}. Please ensure "
-                              f"that there is an object located at the URL") from exc
 
     def _wait_ready(self, run: Run, variant: str, logs: str) -> None:
         timeout = float(self.cloud.settings.get("endpoint_ready_timeout", 120))

@@ -5,7 +5,9 @@ resource config, each channel's S3 data), the image's `train` (the images servic
 model.tar.gz to <S3OutputPath>/<job>/output/. DescribeTrainingJob shows InProgress (Starting, Downloading,
 Training, Uploading) and then Completed, Failed (FailureReason from /opt/ml/output/failure) or Stopped, with real
 times, the model artifacts and the final metrics the job's MetricDefinitions find in its log
-(<state>/logs/training/<job>.log). The container's output also goes, as it runs, to CloudWatch Logs where SageMaker
+(<state>/logs/training/<job>.log). What SageMaker does itself (reading the channels, writing the model and the output)
+it does with the job's execution role, and the container gets that role's credentials: a refusal fails the job
+with the AccessDenied message in its FailureReason. The container's output also goes, as it runs, to CloudWatch Logs where SageMaker
 puts it: group /aws/sagemaker/TrainingJobs, stream <job>/algo-1-<epoch seconds of the start>. Final states emit
 "SageMaker Training Job State Change" events.
 """
@@ -22,6 +24,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from moto.core.utils import utcnow
 
 from ..images.exceptions import ImageError
@@ -48,6 +51,12 @@ SECONDARY_MESSAGES = {
 }
 STOP_GRACE_S = 10
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+def s3_error(exc: ClientError) -> str:
+    """S3's refusal as SageMaker quotes it: the code and S3's own message."""
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
 
 
 def _exit_text(code: int) -> str:
@@ -153,6 +162,7 @@ class TrainingJob:
         env = {str(k): str(v) for k, v in (self.request.get("Environment") or {}).items()}
         env.setdefault("TRAINING_JOB_NAME", self.name)
         env.setdefault("TRAINING_JOB_ARN", self.job.arn)
+        env.update({k: v for k, v in self.credentials().items() if k.startswith("AWS_")})
         started = time.monotonic()
         self.note("starting train")
         self.log_stream = f"{self.name}/algo-1-{int(time.time())}"
@@ -214,8 +224,20 @@ class TrainingJob:
                                  "instance_type": resource.get("InstanceType", "local"), "hosts": hosts}],
         }, indent=2))
 
+    def credentials(self) -> dict[str, str]:
+        """The execution role's session, as SageMaker assumes it for the job."""
+        from ..iam.exceptions import AssumeRoleRefused
+        try:
+            return self.cloud.service("iam").session_credentials(self.request.get("RoleArn", ""),
+                                                                 "sagemaker.amazonaws.com", "SageMaker")
+        except AssumeRoleRefused as exc:
+            raise JobError(f"ClientError: {exc.message}") from None
+
+    def s3(self) -> Any:
+        return self.cloud.client("s3", self.region, credentials=self.credentials())
+
     def download_channels(self) -> None:
-        s3 = self.cloud.client("s3", self.region)
+        s3 = self.s3()
         for channel in self.request.get("InputDataConfig") or []:
             name = channel["ChannelName"]
             source = (channel.get("DataSource") or {}).get("S3DataSource")
@@ -237,7 +259,13 @@ class TrainingJob:
             for bucket, key, rel in objects:
                 path = target / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, key, str(path))
+                try:
+                    # GetObject, not download_file's HeadObject: a refused HEAD has no message to quote.
+                    with open(path, "wb") as out:
+                        shutil.copyfileobj(s3.get_object(Bucket=bucket, Key=key)["Body"], out)
+                except ClientError as exc:
+                    raise JobError(f"ClientError: Data download failed:Unable to download object s3://{bucket}/{key} "
+                                   f"({s3_error(exc)})") from None
             self.note(f"channel {name}: {len(objects)} object(s) from {uri}")
 
     def _prefix_objects(self, s3: Any, uri: str) -> list[tuple[str, str, str]]:
@@ -256,6 +284,9 @@ class TrainingJob:
                     found.append((bucket, key, key[len(folder):] if key.startswith(folder) else key[len(base):]))
         except s3.exceptions.NoSuchBucket:
             return []
+        except ClientError as exc:
+            raise JobError(f"ClientError: Data download failed:Failed to list the objects under {uri} "
+                           f"({s3_error(exc)})") from None
         return found
 
     def _manifest_objects(self, s3: Any, uri: str) -> list[tuple[str, str, str]]:
@@ -276,7 +307,7 @@ class TrainingJob:
             raise JobError("ClientError: OutputDataConfig.S3OutputPath is required")
         bucket, prefix = split_s3(output.rstrip("/"))
         key = "/".join(p for p in (prefix, self.name, "output", "model.tar.gz") if p)
-        s3 = self.cloud.client("s3", self.region)
+        s3 = self.s3()
         for folder, name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
             source = self.root / folder
             if folder != "model" and not any(source.iterdir()):
@@ -287,9 +318,11 @@ class TrainingJob:
                     tar.add(path, arcname=path.name)
             target = key.rsplit("/", 1)[0] + "/" + name
             try:
-                s3.upload_file(str(archive), bucket, target)
-            except Exception as exc:
-                raise JobError(f"ClientError: cannot upload {name} to s3://{bucket}/{target}: {exc}") from exc
+                with open(archive, "rb") as body:
+                    s3.put_object(Bucket=bucket, Key=target, Body=body)
+            except ClientError as exc:
+                raise JobError(f"ClientError: Artifact upload failed:Unable to upload {name} to s3://{bucket}/{target} "
+                               f"({s3_error(exc)})") from None
             self.note(f"uploaded s3://{bucket}/{target}")
         self.job.model_artifacts = {"S3ModelArtifacts": f"s3://{bucket}/{key}"}
 

@@ -23,7 +23,7 @@ class ScalableTarget(LocalResource):
 
     def create(self) -> None:
         request = self._request()
-        self.service.cloud.client("application-autoscaling", self.region).register_scalable_target(**request)
+        self.client("application-autoscaling").register_scalable_target(**request)
         self.physical_id = f"{request['ResourceId']}|{request['ScalableDimension']}|{request['ServiceNamespace']}"
         self.values = {"Id": self.physical_id}
 
@@ -33,12 +33,12 @@ class ScalableTarget(LocalResource):
         if any(old[k] != new[k] for k in ("ServiceNamespace", "ResourceId", "ScalableDimension")):
             return super().update(new_name, properties)
         self.properties = properties
-        self.service.cloud.client("application-autoscaling", self.region).register_scalable_target(**new)
+        self.client("application-autoscaling").register_scalable_target(**new)
         return self
 
     def remove(self) -> None:
         request = self._request()
-        self.service.cloud.client("application-autoscaling", self.region).deregister_scalable_target(
+        self.client("application-autoscaling").deregister_scalable_target(
             ServiceNamespace=request["ServiceNamespace"], ResourceId=request["ResourceId"],
             ScalableDimension=request["ScalableDimension"])
 
@@ -70,7 +70,7 @@ class ScalingPolicy(LocalResource):
             request["TargetTrackingScalingPolicyConfiguration"] = config
         if p.get("StepScalingPolicyConfiguration"):
             request["StepScalingPolicyConfiguration"] = p["StepScalingPolicyConfiguration"]
-        response = self.service.cloud.client("application-autoscaling", self.region).put_scaling_policy(**request)
+        response = self.client("application-autoscaling").put_scaling_policy(**request)
         self.physical_id = response["PolicyARN"]
         self.values = {"Arn": self.physical_id}
 
@@ -82,5 +82,5 @@ class ScalingPolicy(LocalResource):
         return self
 
     def remove(self) -> None:
-        self.service.cloud.client("application-autoscaling", self.region).delete_scaling_policy(
+        self.client("application-autoscaling").delete_scaling_policy(
             PolicyName=self.properties["PolicyName"], **self._target())

@@ -55,6 +55,21 @@ class LocalResource:
     def is_created(self) -> bool:
         return True
 
+    def client(self, service: str, read_timeout: float = 120) -> Any:
+        """A client for the calls CloudFormation makes for this resource, as the stack's principal."""
+        return self.service.cloud.client(service, self.region, read_timeout,
+                                         credentials=self.service.credentials(self.stack_id))
+
+    def judged(self, service: str, operation: str, params: dict[str, Any]) -> None:
+        """A call this resource makes without the API (to moto's backend), judged as the stack's principal."""
+        from ..exceptions import HandlerDenied
+        principal = self.service.principal(self.stack_id)
+        if principal is None or principal.kind == "administrator":
+            return
+        verdict = self.service.cloud.service("iam").judge_call(principal, service, operation, params, self.region)
+        if not verdict.allowed:
+            raise HandlerDenied(verdict.message)
+
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str, **kwargs: Any) -> Any:

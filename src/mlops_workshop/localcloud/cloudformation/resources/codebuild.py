@@ -46,8 +46,9 @@ class CodeBuildProject(LocalResource):
 
     # moto's CreateProject wrongly wants a location for CODEPIPELINE sources and has no UpdateProject,
     # so projects go to its backend directly.
-    def _save(self) -> None:
+    def _save(self, operation: str = "CreateProject") -> None:
         request = self._request()
+        self.judged("codebuild", operation, request)
         backend = self.service.cloud.backend("codebuild", self.region)
         history = backend.build_history.get(self.name)
         metadata = backend.create_project(
@@ -69,8 +70,9 @@ class CodeBuildProject(LocalResource):
         if new_name != self.name:
             return super().update(new_name, properties)
         self.properties = properties
-        self._save()
+        self._save("UpdateProject")
         return self
 
     def remove(self) -> None:
+        self.judged("codebuild", "DeleteProject", {"name": self.name})
         self.service.cloud.backend("codebuild", self.region).delete_project(self.name)

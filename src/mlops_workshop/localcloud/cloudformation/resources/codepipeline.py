@@ -55,14 +55,14 @@ class CodePipelinePipeline(LocalResource):
         if self.properties.get("Tags"):
             kwargs["tags"] = tag_list(self.properties["Tags"], "key", "value")
         # CreatePipeline through the API starts the first execution, as on AWS.
-        pipeline = self.service.cloud.client("codepipeline", self.region).create_pipeline(**kwargs)["pipeline"]
+        pipeline = self.client("codepipeline").create_pipeline(**kwargs)["pipeline"]
         self.values = {"Version": str(pipeline.get("version", 1))}
 
     def update(self, new_name: str, properties: dict[str, Any]) -> Any:
         if new_name != self.name:
             return super().update(new_name, properties)
         self.properties = properties
-        client = self.service.cloud.client("codepipeline", self.region)
+        client = self.client("codepipeline")
         pipeline = client.update_pipeline(pipeline=self._definition())["pipeline"]
         self.values = {"Version": str(pipeline.get("version", 1))}
         if as_bool(properties.get("RestartExecutionOnUpdate", False)):
@@ -70,4 +70,4 @@ class CodePipelinePipeline(LocalResource):
         return self
 
     def remove(self) -> None:
-        self.service.cloud.client("codepipeline", self.region).delete_pipeline(name=self.name)
+        self.client("codepipeline").delete_pipeline(name=self.name)

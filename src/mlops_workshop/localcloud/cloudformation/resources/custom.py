@@ -71,7 +71,7 @@ class CustomResource(LocalResource):
         def invoke() -> None:
             from botocore.exceptions import ClientError
             try:
-                response = self.service.cloud.client("lambda", self.region, read_timeout=960).invoke(
+                response = self.client("lambda", read_timeout=960).invoke(
                     FunctionName=token, InvocationType="RequestResponse", Payload=json.dumps(event).encode())
                 payload = response["Payload"].read()
                 if response.get("FunctionError"):

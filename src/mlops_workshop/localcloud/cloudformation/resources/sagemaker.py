@@ -29,11 +29,11 @@ class SageMakerModel(LocalResource):
                                      ("PrimaryContainer", "Containers", "VpcConfig", "InferenceExecutionConfig"))
         if p.get("EnableNetworkIsolation") is not None:
             request["EnableNetworkIsolation"] = as_bool(p["EnableNetworkIsolation"])
-        self.physical_id = self.service.cloud.client("sagemaker", self.region).create_model(**request)["ModelArn"]
+        self.physical_id = self.client("sagemaker").create_model(**request)["ModelArn"]
         self.values = {"ModelName": self.name}
 
     def remove(self) -> None:
-        self.service.cloud.client("sagemaker", self.region).delete_model(ModelName=self.name)
+        self.client("sagemaker").delete_model(ModelName=self.name)
 
 
 class SageMakerEndpointConfig(LocalResource):
@@ -58,11 +58,11 @@ class SageMakerEndpointConfig(LocalResource):
             if "InitialSamplingPercentage" in capture:
                 capture["InitialSamplingPercentage"] = int(capture["InitialSamplingPercentage"])
             request["DataCaptureConfig"] = capture
-        self.physical_id = self.service.cloud.client("sagemaker", self.region).create_endpoint_config(**request)["EndpointConfigArn"]
+        self.physical_id = self.client("sagemaker").create_endpoint_config(**request)["EndpointConfigArn"]
         self.values = {"EndpointConfigName": self.name}
 
     def remove(self) -> None:
-        self.service.cloud.client("sagemaker", self.region).delete_endpoint_config(EndpointConfigName=self.name)
+        self.client("sagemaker").delete_endpoint_config(EndpointConfigName=self.name)
 
 
 class SageMakerEndpoint(LocalResource):
@@ -73,7 +73,7 @@ class SageMakerEndpoint(LocalResource):
     def _wait(self, action: str) -> None:
         timeout = float(self.service.setting("resource_timeout_seconds", DEFAULT_RESOURCE_TIMEOUT))
         deadline = time.monotonic() + timeout
-        client = self.service.cloud.client("sagemaker", self.region)
+        client = self.client("sagemaker")
         while True:
             described = client.describe_endpoint(EndpointName=self.name)
             status = described["EndpointStatus"]
@@ -91,7 +91,7 @@ class SageMakerEndpoint(LocalResource):
         p = self.properties
         self.name = _sagemaker_name(self.name)
         request = sagemaker_request(p, {"EndpointName": self.name, "EndpointConfigName": p["EndpointConfigName"]})
-        client = self.service.cloud.client("sagemaker", self.region)
+        client = self.client("sagemaker")
         self.physical_id = client.create_endpoint(**request)["EndpointArn"]
         self.values = {"EndpointName": self.name}
         try:
@@ -115,7 +115,7 @@ class SageMakerEndpoint(LocalResource):
             request["ExcludeRetainedVariantProperties"] = properties["ExcludeRetainedVariantProperties"]
         if properties.get("RetainDeploymentConfig") is not None:
             request["RetainDeploymentConfig"] = as_bool(properties["RetainDeploymentConfig"])
-        client = self.service.cloud.client("sagemaker", self.region)
+        client = self.client("sagemaker")
         current = client.describe_endpoint(EndpointName=self.name)
         if current.get("EndpointConfigName") != properties["EndpointConfigName"]:
             client.update_endpoint(**request)
@@ -123,4 +123,4 @@ class SageMakerEndpoint(LocalResource):
         return self
 
     def remove(self) -> None:
-        self.service.cloud.client("sagemaker", self.region).delete_endpoint(EndpointName=self.name)
+        self.client("sagemaker").delete_endpoint(EndpointName=self.name)

@@ -1,5 +1,6 @@
 """CloudFormation deploy actions: CREATE_UPDATE, REPLACE_ON_FAILURE and DELETE_ONLY of a stack from a template in an
-input artifact, its outputs the action's variables (and OutputFileName)."""
+input artifact, its outputs the action's variables (and OutputFileName). The pipeline's role makes the calls and
+must be allowed to pass the action's RoleArn to CloudFormation, which then deploys the stack as that role."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import zipfile
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ActionFailed
+from ..exceptions import DENIED, ActionFailed
 from ..models import ActionExecution, ActionResult
 
 if TYPE_CHECKING:
@@ -26,7 +27,16 @@ def cloudformation_deploy(rt: "PipelineEngine", run: ActionExecution) -> ActionR
     mode, stack = config.get("ActionMode"), config.get("StackName")
     if not stack or not mode:
         raise ActionFailed("A CloudFormation action needs ActionMode and StackName", "ConfigurationError")
-    cfn = rt.client("cloudformation", run.action.get("region") or run.execution.region)
+    region = run.action.get("region") or run.execution.region
+    if config.get("RoleArn"):
+        iam = rt.cloud.service("iam")
+        verdict = iam.check_pass_role(rt.principal(run.execution.pipeline), config["RoleArn"],
+                                      "cloudformation.amazonaws.com")
+        if verdict.decision is not None and verdict.decision.policy_type == "trust policy":
+            raise ActionFailed(f"Stack {stack}: {verdict.message}", "ConfigurationError")
+        if not verdict.allowed:
+            raise rt.refused(verdict.message)
+    cfn = rt.client("cloudformation", run.execution.pipeline, region)
     rt.inputs(run)
     timeout = rt.timeout_for(run.action)
     deadline = time.monotonic() + timeout
@@ -104,6 +114,8 @@ def cloudformation_deploy(rt: "PipelineEngine", run: ActionExecution) -> ActionR
             cfn.update_stack(**request)
     except ClientError as exc:
         message = exc.response["Error"].get("Message", str(exc))
+        if exc.response["Error"].get("Code") in DENIED:
+            raise rt.refused(message) from None
         if "No updates are to be performed" not in message:
             raise ActionFailed(f"Stack {stack}: {message}", "JobFailed") from None
         operation = "unchanged"

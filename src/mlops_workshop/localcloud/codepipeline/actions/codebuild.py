@@ -1,5 +1,6 @@
 """CodeBuild actions: a build of the project on the primary input artifact, its artifacts the action's outputs and
-its exported variables the action's."""
+its exported variables the action's. The pipeline's role must be allowed StartBuild and BatchGetBuilds on the
+project, as CodePipeline starts the build and follows it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def codebuild_build(rt: "PipelineEngine", run: ActionExecution) -> ActionResult:
                                "ConfigurationError") from None
     env = [{"name": e["name"], "value": str(e.get("value", "")), "type": e.get("type", "PLAINTEXT")} for e in env]
     outputs = [rt.new_artifact(run, item["name"]) for item in run.action.get("outputArtifacts") or []]
+    rt.judged_call(run, "codebuild", "StartBuild", {"projectName": project}, "Error calling startBuild")
+    rt.judged_call(run, "codebuild", "BatchGetBuilds", {"ids": [f"{project}:{run.action_execution_id}"]},
+                   "Error calling BatchGetBuilds")
     codebuild = rt.cloud.service("codebuild")
     source = rt.read_artifact(run, primary)
     output_location = f"s3://{outputs[0].bucket}/{outputs[0].key}" if outputs else None

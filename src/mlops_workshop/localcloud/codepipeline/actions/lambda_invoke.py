@@ -1,5 +1,7 @@
 """Lambda invoke actions: the function gets the job event and reports with PutJobSuccessResult/PutJobFailureResult
-(continuation tokens run it again); a function that crashed or never reports fails the action."""
+(continuation tokens run it again); a function that crashed or never reports fails the action. CodePipeline invokes
+as the pipeline's role: its identity policy, or the function's resource-based policy, must allow
+lambda:InvokeFunction."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ActionFailed, ExecutionHalted
+from ..exceptions import DENIED, ActionFailed, ExecutionHalted
 from ..models import ActionExecution, ActionResult
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ def invoke_lambda(rt: "PipelineEngine", run: ActionExecution) -> ActionResult:
             if invocation.get("missing"):
                 raise ActionFailed(f"The AWS Lambda function {function} could not be invoked: "
                                    f"{invocation['missing']}", "ConfigurationError")
+            if invocation.get("denied"):
+                raise rt.refused(invocation["denied"])
             returned_at = returned_at or now
             # A function that crashed will not report; one that returned may still have a report in flight.
             if invocation.get("error") and now - returned_at >= min(2.0, grace):
@@ -86,7 +90,7 @@ def _invoke(rt: "PipelineEngine", run: ActionExecution, function: str, event: di
             invocation: dict[str, Any], invoked: threading.Event) -> None:
     from botocore.exceptions import ClientError
     try:
-        response = rt.client("lambda", run.execution.region, read_timeout=960).invoke(
+        response = rt.client("lambda", run.execution.pipeline, run.execution.region, read_timeout=960).invoke(
             FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event).encode())
         payload = response["Payload"].read()
         if response.get("FunctionError"):
@@ -99,8 +103,12 @@ def _invoke(rt: "PipelineEngine", run: ActionExecution, function: str, event: di
         code = exc.response["Error"]["Code"]
         if code == "ResourceNotFoundException":
             invocation["missing"] = f"no function named {function} ({exc.response['Error'].get('Message', '')})"
+        elif code in DENIED:
+            invocation["denied"] = exc.response["Error"].get("Message", str(exc))
         else:
             invocation["error"] = f"{code}: {exc.response['Error'].get('Message', '')}"
+    except ActionFailed as exc:
+        invocation["error"] = exc.message
     except Exception as exc:
         invocation["error"] = f"{type(exc).__name__}: {exc}"
     finally:

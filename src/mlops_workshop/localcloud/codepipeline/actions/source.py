@@ -1,4 +1,6 @@
-"""Source actions: an S3 object or a CodeCommit branch becomes the output artifact, with its revision."""
+"""Source actions: an S3 object or a CodeCommit branch becomes the output artifact, with its revision, read as the
+pipeline's role (a CodeCommit source needs GetBranch, GetCommit, UploadArchive and GetUploadArchiveStatus on the
+repository, as CodePipeline archives the branch there)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from ..exceptions import ActionFailed
+from ...server import ACCOUNT_ID
+from ..exceptions import DENIED, ActionFailed
 from ..models import ActionExecution, ActionResult
 
 if TYPE_CHECKING:
@@ -23,9 +26,11 @@ def s3_source(rt: "PipelineEngine", run: ActionExecution) -> ActionResult:
         raise ActionFailed("An S3 source action needs S3Bucket and S3ObjectKey", "ConfigurationError")
     from botocore.exceptions import ClientError
     try:
-        obj = rt.client("s3", run.execution.region).get_object(Bucket=bucket, Key=key)
+        obj = rt.client("s3", run.execution.pipeline, run.execution.region).get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
+        if code in DENIED:
+            raise rt.refused(exc.response["Error"].get("Message", str(exc))) from None
         if code in ("NoSuchKey", "404", "NoSuchBucket"):
             raise ActionFailed(f"The object s3://{bucket}/{key} does not exist: upload it, then start the pipeline "
                                f"again ({code})", "ConfigurationError") from None
@@ -53,10 +58,15 @@ def codecommit_source(rt: "PipelineEngine", run: ActionExecution) -> ActionResul
     if not repo or not branch:
         raise ActionFailed("A CodeCommit source action needs RepositoryName and BranchName", "ConfigurationError")
     codecommit = rt.cloud.service("codecommit")
+    region = run.action.get("region") or run.execution.region
+    rt.judged_call(run, "codecommit", "GetBranch", {"repositoryName": repo, "branchName": branch})
     try:
         commit_id, body = codecommit.archive_branch(repo, branch)
     except Exception as exc:
         raise ActionFailed(f"Could not read branch {branch} of repository {repo}: {exc}") from None
+    rt.judged_call(run, "codecommit", "GetCommit", {"repositoryName": repo, "commitId": commit_id})
+    for action in ("codecommit:UploadArchive", "codecommit:GetUploadArchiveStatus"):
+        rt.judged(run, action, f"arn:aws:codecommit:{region}:{ACCOUNT_ID}:{repo}")
     for item in run.action.get("outputArtifacts") or []:
         artifact = rt.new_artifact(run, item["name"])
         artifact.revision = commit_id

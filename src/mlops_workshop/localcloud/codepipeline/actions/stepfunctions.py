@@ -1,4 +1,5 @@
-"""Step Functions invoke actions: an execution of the state machine with a literal or file input, waited for."""
+"""Step Functions invoke actions: an execution of the state machine with a literal or file input, waited for; started
+and described as the pipeline's role."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 import zipfile
 from typing import TYPE_CHECKING
 
-from ..exceptions import ActionFailed
+from ..exceptions import DENIED, ActionFailed
 from ..models import ActionExecution, ActionResult
 
 if TYPE_CHECKING:
@@ -30,10 +31,12 @@ def stepfunctions_invoke(rt: "PipelineEngine", run: ActionExecution) -> ActionRe
     prefix = config.get("ExecutionNamePrefix")
     name = f"{prefix}-{run.action_execution_id}" if prefix else run.action_execution_id
     from botocore.exceptions import ClientError
-    sfn = rt.client("stepfunctions", run.execution.region)
+    sfn = rt.client("stepfunctions", run.execution.pipeline, run.execution.region)
     try:
         execution_arn = sfn.start_execution(stateMachineArn=arn, name=name[:80], input=raw)["executionArn"]
     except ClientError as exc:
+        if exc.response["Error"]["Code"] in DENIED:
+            raise
         raise ActionFailed(f"Could not start state machine {arn}: {exc.response['Error'].get('Message', exc)}",
                            "ConfigurationError") from None
     run.external_id = execution_arn
