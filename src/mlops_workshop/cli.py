@@ -13,7 +13,7 @@ import logging
 import sys
 import traceback
 
-COMMANDS = ("demo", "approve", "localcloud", "benchmark", "validate", "cleanup")
+COMMANDS = ("demo", "approve", "localcloud", "benchmark", "validate", "cleanup", "iam-report", "iam-proof")
 BAD_INPUT, FAILURE = 2, 1
 
 
@@ -82,6 +82,12 @@ def dispatch(command: str, rest: list[str]) -> int:
     if command == "cleanup":
         from .cleanup import main as cleanup_main
         return cleanup_main(rest)
+    if command == "iam-report":
+        from .iam_report import main as report_main
+        return report_main(rest)
+    if command == "iam-proof":
+        from .iam_proof import main as proof_main
+        return proof_main(rest)
     if command == "benchmark":
         from .benchmarks import main as benchmark_main
         return benchmark_main(rest or ["all"])
@@ -102,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="demo: run the whole pipeline on the local cloud; approve: answer a waiting approval; "
                              "localcloud: start|stop|status; "
                              "benchmark: print the speed and quality figures; validate: check the data repositories; "
-                             "cleanup: delete the stacks, buckets and repositories the workshop made")
+                             "cleanup: delete the stacks, buckets and repositories the workshop made; "
+                             "iam-report: what each role of the stacks used, never used and was denied; "
+                             "iam-proof: each needed statement of the roles taken out stops the main job")
     args = parser.parse_args(argv[:1])
     try:
         return dispatch(args.command, argv[1:])

@@ -46,12 +46,14 @@ class DemoResult:
 def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *, manual_approvals: bool = False,
                  rmse_threshold: float | None = None, data_source: str | Path | bytes | None = None,
                  sources: dict[str, Path] | None = None, timeout: float = 1800, progress: Progress = print,
-                 approve_hint: str = "mlops-workshop approve", source_provider: str = "CodeCommit") -> DemoResult:
+                 approve_hint: str = "mlops-workshop approve", source_provider: str = "CodeCommit",
+                 template: Path = pipeline.stack.TEMPLATE) -> DemoResult:
     """Everything after the cloud is up: repositories, code and data, the stack, one execution, the results.
 
     `sources` replaces project folders pushed to the code branches ({branch: folder}); `data_source` replaces
     the bundled data set (a CSV path, checked; or raw bytes, uploaded as they are). `source_provider` S3 puts the
-    code in the data bucket as zips instead of CodeCommit branches (no CodeCommit repository is made).
+    code in the data bucket as zips instead of CodeCommit branches (no CodeCommit repository is made); `template`
+    replaces cloudformation/mlops-pipeline.yml.
     On a first run the code and data go in before the stack, whose creation starts the first execution. Later,
     they go in after the stack update, right before the execution starts, so that the sources' polling does not
     start a second execution for the same change.
@@ -96,8 +98,8 @@ def run_pipeline(session, work_dir: Path, names: WorkshopNames | None = None, *,
     heading(f"Lambda packages and the pipeline stack {names.pipeline_stack_name} (cloudformation/mlops-pipeline.yml)")
     pipeline.stack.upload_packages(session, names, progress=progress)
     known = set(pipeline.execution.execution_ids(cp, names.pipeline_stack_name))
-    operation, stack = pipeline.stack.deploy_stack(session, names, rmse_threshold, progress=progress,
-                                             source_provider=source_provider)
+    operation, stack = pipeline.stack.deploy_stack(session, names, rmse_threshold, template, progress=progress,
+                                                   source_provider=source_provider)
     threshold = next((float(p["ParameterValue"]) for p in stack.get("Parameters", [])
                       if p["ParameterKey"] == "RmseThreshold"), None)
     progress(f"  stack {operation}: {stack['StackStatus']} in {time.monotonic() - began:.1f} s"

@@ -439,6 +439,21 @@ def test_a_role_a_template_creates_is_judged_by_its_inline_and_aws_managed_polic
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 2            # the AWS managed policy
     s3.put_object(Bucket=bucket, Key="e1/input/more.csv", Body=b"5,6")   # the inline policy
     assert refusal(lambda: s3.delete_object(Bucket=bucket, Key="e1/input/more.csv"))[0] == "AccessDenied"
+    written = clients("iam").get_role_policy(RoleName="iam-test-stack-role", PolicyName="write")["PolicyDocument"]
+    assert written["Statement"][0]["Action"] == "s3:PutObject"   # JSON, as AWS answers it
+
+    # An update of the stack changes what the role's sessions may do.
+    role = template["Resources"]["Reader"]["Properties"]
+    role["ManagedPolicyArns"] = []
+    role["Policies"] = [{"PolicyName": "delete", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{bucket}/e1/input/*"}]}}]
+    cfn.update_stack(StackName="iam-test-stack", TemplateBody=json.dumps(template),
+                     Capabilities=["CAPABILITY_NAMED_IAM"])
+    wait_for(lambda: cfn.describe_stacks(StackName="iam-test-stack")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE",
+             60, 0.2, "the update")
+    assert clients("iam").list_role_policies(RoleName="iam-test-stack-role")["PolicyNames"] == ["delete"]
+    s3.delete_object(Bucket=bucket, Key="e1/input/more.csv")
+    assert refusal(lambda: s3.list_objects_v2(Bucket=bucket))[0] == "AccessDenied"
 
 
 def test_an_iam_users_access_key_is_judged_by_the_users_and_its_groups_policies(cloud, clients, bucket):
@@ -456,3 +471,39 @@ def test_an_iam_users_access_key_is_judged_by_the_users_and_its_groups_policies(
         f"User: arn:aws:iam::{ACCOUNT}:user/iam-test-user is not authorized to perform: s3:PutObject")
     admin.update_access_key(UserName="iam-test-user", AccessKeyId=key["AccessKeyId"], Status="Inactive")
     assert refusal(lambda: s3.get_object(Bucket=bucket, Key="e1/input/train.csv"))[0] == "InvalidAccessKeyId"
+
+
+def test_a_services_kept_session_is_reused_until_near_its_end(cloud, clients, iam, monkeypatch):
+    arn = clients("iam").create_role(RoleName="kept", AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com"))[
+        "Role"]["Arn"]
+    first = iam.session_credentials(arn, "sagemaker.amazonaws.com", "SageMaker")
+    assert iam.session_credentials(arn, "sagemaker.amazonaws.com", "SageMaker") == first
+    assert iam.principal_for_credentials(first).arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/kept/SageMaker"
+    from mlops_workshop.localcloud.iam import service
+    monkeypatch.setattr(service, "SESSION_RENEWAL_S", 3600)   # every kept session is now "near its end"
+    assert iam.session_credentials(arn, "sagemaker.amazonaws.com", "SageMaker") != first
+    with pytest.raises(AssumeRoleRefused):
+        iam.session_credentials(arn, "lambda.amazonaws.com")
+
+
+def test_a_service_acts_as_its_caller_with_the_callers_own_credentials(cloud, role, iam, bucket):
+    from mlops_workshop.localcloud.clients import DUMMY_CREDENTIALS
+    arn, session = role("iam-test-caller", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    client_of(cloud, session, "s3").get_object(Bucket=bucket, Key="e1/input/train.csv")
+    assert iam.caller() is None   # this thread answers no call
+    principal = iam.principal_for_credentials({"AWS_ACCESS_KEY_ID": session.get_credentials().access_key,
+                                               "AWS_SESSION_TOKEN": session.get_credentials().token})
+    assert iam.credentials_of(principal)["AWS_SESSION_TOKEN"] == session.get_credentials().token
+    assert iam.credentials_of(None) == DUMMY_CREDENTIALS
+
+
+def test_a_call_a_service_makes_without_sending_it_is_judged_as_if_sent(clients, iam, role):
+    sagemaker = clients("iam").create_role(RoleName="iam-test-sm", AssumeRolePolicyDocument=trust(
+        "sagemaker.amazonaws.com"))["Role"]["Arn"]
+    arn, session = role("iam-test-builder", {"Effect": "Allow", "Action": "codebuild:CreateProject", "Resource": "*"})
+    principal = iam.principal_for_credentials({"AWS_ACCESS_KEY_ID": session.get_credentials().access_key,
+                                               "AWS_SESSION_TOKEN": session.get_credentials().token})
+    verdict = iam.judge_call(principal, "codebuild", "CreateProject", {"name": "p", "serviceRole": sagemaker})
+    assert not verdict.allowed and "iam:PassRole" in verdict.message
+    assert iam.judge_call(principal, "codebuild", "CreateProject", {"name": "p"}).allowed
+    assert not iam.judge_call(principal, "codebuild", "DeleteProject", {"name": "p"}).allowed

@@ -111,6 +111,8 @@ class Describer:
             needs += self.needs_of(action, params, region, op)
         if op.prefix == "s3":
             needs += self._s3_extras(op, region, headers)
+        if op.prefix == "sagemaker" and _tags(params):
+            needs += self._tags_on_create(op, needs)
         if op.prefix not in ("iam", "sts") and not _NOT_PASSING.match(op.name):
             needs += self._passed_roles(op)
         return Call(op, needs)
@@ -272,6 +274,17 @@ class Describer:
                 if action is not None:
                     needs += self.needs_of(action, op.params, region, op)
         return needs
+
+    def _tags_on_create(self, op: Operation, needs: list[Need]) -> list[Need]:
+        """SageMaker's Create calls that carry Tags also need sagemaker:AddTags on what they create (the SageMaker
+        Developer Guide, "Permissions to tag on create"; AddTags is a dependent action of those Create actions)."""
+        action = self.catalog.action("sagemaker:AddTags")
+        if action is None or not op.name.startswith("Create"):
+            return []
+        kind = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", op.name[len("Create"):]).lower()   # EndpointConfig: endpoint-config
+        return [Need(action.full_name, n.resource, n.unknown, catalog_action=action) for n in needs
+                if n.catalog_action and action.full_name in n.catalog_action.dependent_actions
+                and f":{kind}/" in n.resource]
 
     def _passed_roles(self, op: Operation) -> list[Need]:
         action = self.catalog.action("iam:PassRole")

@@ -26,8 +26,11 @@ def file_name(identity: str) -> str:
     return re.sub(r"[^A-Za-z0-9+=,.@_-]", "_", name) + ".jsonl"
 
 
+FLUSH_SECONDS = 1.0
+
+
 class DecisionLog:
-    def __init__(self, folder: Path, flush_seconds: float = 1.0):
+    def __init__(self, folder: Path, flush_seconds: float = FLUSH_SECONDS):
         self.folder = folder
         self.flush_seconds = flush_seconds
         self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -77,6 +77,13 @@ def cloudformation_deploy(rt: "PipelineEngine", run: ActionExecution) -> ActionR
             return ActionResult(summary=f"Stack {stack} deleted")
         current = None
     template = rt.artifact_file(run, config.get("TemplatePath", ""), "TemplatePath").decode()
+    # CodePipeline validates the template before it deploys it.
+    try:
+        cfn.validate_template(TemplateBody=template)
+    except ClientError as exc:
+        if exc.response["Error"].get("Code") in DENIED:
+            raise rt.refused(exc.response["Error"].get("Message", str(exc))) from None
+        raise ActionFailed(f"Stack {stack}: {exc.response['Error'].get('Message', exc)}", "JobFailed") from None
     parameters: dict[str, str] = {}
     tags: dict[str, str] = {}
     if config.get("TemplateConfiguration"):

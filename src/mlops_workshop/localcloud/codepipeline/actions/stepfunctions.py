@@ -33,6 +33,8 @@ def stepfunctions_invoke(rt: "PipelineEngine", run: ActionExecution) -> ActionRe
     from botocore.exceptions import ClientError
     sfn = rt.client("stepfunctions", run.execution.pipeline, run.execution.region)
     try:
+        # As CodePipeline does (its role needs states:DescribeStateMachine), the state machine is read first.
+        sfn.describe_state_machine(stateMachineArn=arn)
         execution_arn = sfn.start_execution(stateMachineArn=arn, name=name[:80], input=raw)["executionArn"]
     except ClientError as exc:
         if exc.response["Error"]["Code"] in DENIED:
