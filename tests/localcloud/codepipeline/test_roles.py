@@ -124,3 +124,26 @@ def test_the_job_gives_the_function_a_session_of_the_pipelines_role(aws, source,
     principal = cloud.service("iam").principal_for_credentials(
         {"AWS_ACCESS_KEY_ID": credentials["accessKeyId"], "AWS_SESSION_TOKEN": credentials["sessionToken"]})
     assert principal.role_arn == ROLE
+
+
+def test_an_approval_is_announced_on_its_topic_as_the_pipelines_role(aws, source):
+    sns, sqs = aws.clients("sns"), aws.clients("sqs")
+    topic = sns.create_topic(Name="approvals")["TopicArn"]
+    queue = sqs.create_queue(QueueName="approvals")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    approval = {"name": "Check", "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual",
+                                                  "version": "1"},
+                "configuration": {"NotificationArn": topic, "CustomData": "look at it"}, "runOrder": 1}
+    status, error = pipeline(aws, "first", ARTIFACT_ACCESS, [source, {"name": "Approve", "actions": [approval]}])
+    assert status == "Failed"
+    assert refused("sns:Publish", topic) in error["message"]
+
+    aws.clients("iam").put_role_policy(RoleName="narrow-pipeline", PolicyName="pipeline", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": ARTIFACT_ACCESS + [statement("sns:Publish", topic)]}))
+    aws.cp.create_pipeline(pipeline={"name": "second", "roleArn": ROLE, "artifactStore": {
+        "type": "S3", "location": ARTIFACTS}, "stages": [source, {"name": "Approve", "actions": [approval]}]})
+    token = aws.waiting_token("second", "Approve", "Check")
+    [message] = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"]
+    announced = json.loads(message["Body"])["approval"]
+    assert (announced["pipelineName"], announced["token"], announced["customData"]) == ("second", token, "look at it")
