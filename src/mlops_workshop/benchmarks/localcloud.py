@@ -12,9 +12,11 @@ training  a training job of the workshop's model from CreateTrainingJob to Compl
 
 saving    the median round trip of a call that writes (SSM PutParameter) with the state kept and with it not kept
           (setting persist: false); target: keeping adds <= 2 ms.
-pipeline  (--pipeline) the main job from an empty folder with the state kept and not kept; target: within 10 %.
-          Then the restart: the daemon stopped and started again on the folder of that full run, until it answers
-          with both endpoints serving; target <= 3 s.
+iam       judging a call (its operation, actions, resources, the role's policies, the decision) for the kinds of
+          calls the pipeline makes, by a role session with a least-privilege policy, at the median; target <= 1 ms.
+pipeline  (--pipeline) the main job from an empty folder with the state kept and not kept, and with IAM off (setting
+          iam: off); targets: within 10 % of each other. Then the restart: the daemon stopped and started again on
+          the folder of that full run, until it answers with both endpoints serving; target <= 3 s.
 
 In a program: ``with LocalCloud(".state/bench", port=0) as cloud: localcloud.benchmark_training(cloud)``.
 """
@@ -50,6 +52,7 @@ TARGET_INVOKE_S = 1.0
 TARGET_SAVING_MS = 2.0
 TARGET_RESTART_S = 3.0
 TARGET_PIPELINE_RATIO = 1.10
+TARGET_IAM_US = 1000
 
 BENCHMARK_HANDLER = """import boto3
 
@@ -268,26 +271,41 @@ def benchmark_saving(calls: int = 200, show: bool = True) -> dict[str, Any]:
     return result
 
 
+def benchmark_iam(show: bool = True) -> dict[str, Any]:
+    """The median cost of judging a call, on a local cloud in this process."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="localcloud-iam-") as scratch, \
+            LocalCloud(scratch, port=free_port()) as cloud:
+        iam = cloud.service("iam")
+        iam.catalog.wait()
+        result = iam.benchmark(show=False)
+    if show:
+        print(f"iam: judging a call costs {result['median_us']:.0f} µs at the median (p90 {result['p90_us']:.0f} µs) "
+              f"over {result['calls']} calls of the pipeline's kinds by a role session (target <= "
+              f"{TARGET_IAM_US / 1000:g} ms: {'met' if result['met'] else 'NOT met'})")
+    return result
+
+
 def benchmark_pipeline_and_restart(show: bool = True) -> dict[str, Any]:
-    """The main job with the state kept and not kept, then a restart on the folder of the full run."""
+    """The main job with the state kept, not kept, and with IAM off; then a restart on the folder of the full run."""
     from mlops_workshop import demo, target
     from mlops_workshop.pipeline import results
 
     seconds, keep = {}, Path(tempfile.mkdtemp(prefix="localcloud-pipeline-"))
+    runs = {"not kept": {"persist": False}, "iam off": {"iam": "off"}, "kept": {}}
     try:
-        for persist in (False, True):
-            folder = keep if persist else Path(tempfile.mkdtemp(prefix="localcloud-pipeline-"))
+        for name, settings in runs.items():
+            folder = keep if name == "kept" else Path(tempfile.mkdtemp(prefix="localcloud-pipeline-"))
             cloud = folder / "localcloud"
             began = time.perf_counter()
-            state = lifecycle.start(cloud, port=free_port(),
-                                    settings={**target.cloud_settings(), "persist": persist})
+            state = lifecycle.start(cloud, port=free_port(), settings={**target.cloud_settings(), **settings})
             session = target.CloudSession(state["endpoint"])
             run = demo.run_pipeline(session, folder / "demo", target.names_for_session(session),
                                     progress=lambda line: None)
-            seconds[persist] = time.perf_counter() - began
+            seconds[name] = time.perf_counter() - began
             if run.run.status != "Succeeded":
-                raise RuntimeError(f"the benchmark's pipeline run ended {run.run.status}")
-            if not persist:
+                raise RuntimeError(f"the benchmark's pipeline run ({name}) ended {run.run.status}")
+            if name != "kept":
                 lifecycle.stop(cloud)
                 shutil.rmtree(folder, ignore_errors=True)
         cloud = keep / "localcloud"
@@ -301,15 +319,19 @@ def benchmark_pipeline_and_restart(show: bool = True) -> dict[str, Any]:
     finally:
         lifecycle.stop(keep / "localcloud")
         shutil.rmtree(keep, ignore_errors=True)
-    result = {"kept_s": round(seconds[True], 1), "not_kept_s": round(seconds[False], 1),
-              "ratio": round(seconds[True] / seconds[False], 3), "restart_s": round(restart, 2),
+    result = {"kept_s": round(seconds["kept"], 1), "not_kept_s": round(seconds["not kept"], 1),
+              "ratio": round(seconds["kept"] / seconds["not kept"], 3), "iam_off_s": round(seconds["iam off"], 1),
+              "iam_ratio": round(seconds["kept"] / seconds["iam off"], 3), "restart_s": round(restart, 2),
               "endpoints_after_restart": answers, "target_ratio": TARGET_PIPELINE_RATIO,
               "target_restart_s": TARGET_RESTART_S}
     serving = all(isinstance(answer, float) for answer in answers.values())
-    result["met"] = result["ratio"] <= TARGET_PIPELINE_RATIO and restart <= TARGET_RESTART_S and serving
+    result["met"] = (result["ratio"] <= TARGET_PIPELINE_RATIO and result["iam_ratio"] <= TARGET_PIPELINE_RATIO
+                     and restart <= TARGET_RESTART_S and serving)
     if show:
         print(f"pipeline: the main job from an empty folder {result['kept_s']:.1f} s with the state kept, "
               f"{result['not_kept_s']:.1f} s without (x{result['ratio']:.2f}; target <= x{TARGET_PIPELINE_RATIO:.2f})")
+        print(f"iam: the main job {result['kept_s']:.1f} s with IAM enforced, {result['iam_off_s']:.1f} s with "
+              f"iam: off (x{result['iam_ratio']:.2f}; target <= x{TARGET_PIPELINE_RATIO:.2f})")
         print(f"restart: the daemon on the folder of that full run answers in {restart:.2f} s with both endpoints "
               f"{'serving' if serving else 'NOT serving'} (target <= {TARGET_RESTART_S:g} s: "
               f"{'met' if restart <= TARGET_RESTART_S and serving else 'NOT met'})")
@@ -323,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--invokes", type=int, default=20, help="warm Lambda invokes (default 20)")
     parser.add_argument("--no-training", action="store_true", help="skip the training job (about 30 s)")
     parser.add_argument("--pipeline", action="store_true",
-                        help="also the main job with and without the state kept, and the restart (about 3 min)")
+                        help="also the main job with and without the state kept and with IAM off, and the restart "
+                             "(about 4 min)")
     parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench-results" / "localcloud.json",
                         help="where to write the figures (default bench-results/localcloud.json)")
     args = parser.parse_args(argv)
@@ -339,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         lifecycle.stop(folder)
         shutil.rmtree(folder, ignore_errors=True)
     results["saving"] = benchmark_saving()
+    results["iam"] = benchmark_iam()
     if args.pipeline:
         results["pipeline"] = benchmark_pipeline_and_restart()
     if not args.no_training:
