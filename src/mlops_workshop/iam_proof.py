@@ -11,10 +11,11 @@ failure reason. Statements whose template notes that a run does not use them (`#
     mlops-workshop iam-proof --case pipeline:PipelineRole/pipeline/Builds
     mlops-workshop iam-proof --sample 3 --json bench-results/iam-proof.json
 
-A case run for a noted statement is judged as any other. Verdicts: proven (stopped, the reason names the action); denied in the log only (stopped, and the decision log has
-the refusal, but the stage's reason does not say it); stopped otherwise (a failure without a refusal of the
-statement's actions); not stopped (the job succeeded without the statement: it is not needed, or the local cloud does
-not make the call that needs it). Exit status 0 when every case run was proven, 1 otherwise.
+A case run for a noted statement is judged as any other. Verdicts: proven (stopped, the reason names the action);
+denied in the log only (stopped, and the decision log has the refusal, but the stage's reason does not say it);
+stopped otherwise (a failure without a refusal of the statement's actions); not stopped (the job succeeded without
+the statement: it is not needed, or the local cloud does not make the call that needs it). Exit status 0 when every
+case run was proven, 1 otherwise.
 """
 
 from __future__ import annotations

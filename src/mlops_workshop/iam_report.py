@@ -8,8 +8,8 @@ statement and action of its policies, as IAM Access Analyzer reports unused acce
 
 A grant counts as used when a call the role was allowed matches its action and resource (its conditions are not
 re-evaluated). An unused grant whose statement the stack's template notes (`# In an account only: <why>`, `# Not in
-every run: <when>`, template_roles.py) shows the note; any other is a candidate for removal. The local cloud must be running on the state folder, or is started to
-read the roles and stopped again.
+every run: <when>`, template_roles.py) shows the note; any other is a candidate for removal. The local cloud must be
+running on the state folder, or is started to read the roles and stopped again.
 """
 
 from __future__ import annotations

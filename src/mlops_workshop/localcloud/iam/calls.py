@@ -281,7 +281,8 @@ class Describer:
         action = self.catalog.action("sagemaker:AddTags")
         if action is None or not op.name.startswith("Create"):
             return []
-        kind = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", op.name[len("Create"):]).lower()   # EndpointConfig: endpoint-config
+        # EndpointConfig: endpoint-config, the resource type in the ARN
+        kind = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", op.name[len("Create"):]).lower()
         return [Need(action.full_name, n.resource, n.unknown, catalog_action=action) for n in needs
                 if n.catalog_action and action.full_name in n.catalog_action.dependent_actions
                 and f":{kind}/" in n.resource]
