@@ -126,8 +126,21 @@ def _created(stack: Stack) -> dict[str, Any]:
 def _delete_resource(stack: Stack, resource_map: Any, logical_id: str, instance: Any, spec: dict[str, Any]) -> None:
     if isinstance(instance, LocalResource):
         instance.delete(stack.account_id, stack.region_name)
-    else:
-        resource_map._delete_resource(instance, spec)
+        return
+    if spec["Type"] == "AWS::IAM::Role":
+        _detach_policies(stack, instance)
+    resource_map._delete_resource(instance, spec)
+
+
+def _detach_policies(stack: Stack, role: Any) -> None:
+    """CloudFormation detaches a role's managed policies and deletes its inline ones before it deletes the role."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[stack.account_id]["aws"]
+    for arn in list(getattr(role, "managed_policies", {})):
+        backend.detach_role_policy(arn, role.name)
+    for name in list(getattr(role, "policies", {})):
+        backend.delete_role_policy(role.name, name)
 
 
 def _delete_all(stack: Stack, resource_map: Any, template: dict[str, Any], instances: dict[str, Any],

@@ -3,12 +3,13 @@ constraints, resource types, IAM capabilities), and ordered so that each resourc
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+import yaml
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
-from moto.cloudformation.models import Stack
 
 from .exceptions import InsufficientCapabilities
 
@@ -18,9 +19,32 @@ IAM_TYPES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "A
 IAM_NAME_PROPERTIES = ("RoleName", "UserName", "GroupName", "ManagedPolicyName", "InstanceProfileName")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms (!Ref, !GetAtt, !Sub, ...) as their long forms, whatever their node
+    (moto's loader leaves a tagged mapping unparsed, as !ToJsonString takes one)."""
+
+
+def _short_form(loader: yaml.SafeLoader, name: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.MappingNode):
+        value: Any = loader.construct_mapping(node, deep=True)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)
+    if name == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {name if name in ("Ref", "Condition") else f"Fn::{name}": value}
+
+
+_Loader.add_multi_constructor("!", _short_form)
+
+
 def parse(template: str) -> dict[str, Any]:
     try:
-        parsed = Stack.parse_template(template)
+        try:
+            parsed = json.loads(template)
+        except ValueError:
+            parsed = yaml.load(template, Loader=_Loader)  # noqa: S506 - a SafeLoader with CloudFormation's tags
     except Exception as exc:
         raise ValidationError(message=f"Template format error: {exc}") from None
     if not isinstance(parsed, dict):
