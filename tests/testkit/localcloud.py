@@ -17,6 +17,8 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/localcloud-test"
 PIPELINE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/pipeline-test"
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-test"
 SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-role"
+CODEBUILD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/codebuild-test"
+ALLOW_ALL = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
 ARTIFACTS = "pipeline-test-artifacts"
 SOURCES = "pipeline-test-sources"
 BUCKET = f"mlops-data-{REGION}-{ACCOUNT}"
@@ -37,6 +39,15 @@ def trust(service: str) -> str:
     """A role's trust policy letting `service` assume it."""
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+def service_role(clients, arn: str, service: str, statements: list | None = None) -> str:
+    """Create the role `arn` that `service` may assume, with these statements (allowed everything by default)."""
+    iam, name = clients("iam"), arn.rsplit("/", 1)[1]
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(service))
+    iam.put_role_policy(RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": ALLOW_ALL if statements is None else statements}))
+    return arn
 
 
 def zip_of(files: dict[str, str | bytes]) -> bytes:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -195,22 +196,29 @@ class ImagesService(Service):
         return ServeRun(self.cloud, server.start())
 
     # CodeBuild's `docker`.
-    def docker_env(self, bin_dir: Path, build_id: str, use_engine: bool = True) -> dict[str, str]:
-        """Variables that put the local cloud's `docker` first on PATH for a build (see `docker_main`);
-        with `use_engine` (CodeBuild's privileged mode) and an engine, docker commands reach the engine."""
+    def docker_env(self, bin_dir: Path, build_id: str, privileged: bool) -> dict[str, str]:
+        """Put the local cloud's `docker` (see `docker_main`) in `bin_dir` for a build; returns the variables it needs.
+        As in CodeBuild, only a privileged build has a daemon: with an engine, docker commands reach it; a build that
+        is not privileged gets "Cannot connect to the Docker daemon" from every command but `docker --version`."""
         bin_dir.mkdir(parents=True, exist_ok=True)
-        shim = bin_dir / "docker"
-        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mlops_workshop.localcloud.images.docker "$@"\n')
-        shim.chmod(0o755)
-        env = {"LOCALCLOUD_IMAGES_FILE": str(self.records.path), "LOCALCLOUD_BUILD_ID": build_id}
-        engine = self.engine(required=False) if use_engine else None
-        if engine is not None:
+        settings = {"LOCALCLOUD_IMAGES_FILE": str(self.records.path), "LOCALCLOUD_BUILD_ID": build_id}
+        env: dict[str, str] = {}
+        engine = self.engine(required=False) if privileged else None
+        if not privileged:
+            settings["LOCALCLOUD_NO_DAEMON"] = "1"
+        elif engine is not None:
             env.update({k: v for k, v in engine.env.items() if k.startswith("DOCKER_")})
-            env["LOCALCLOUD_REAL_DOCKER"] = shutil.which("docker") or "docker"
+            settings["LOCALCLOUD_REAL_DOCKER"] = shutil.which("docker") or "docker"
             try:
-                env["LOCALCLOUD_BASE_IMAGE"] = engine.ensure_base_image()
+                settings["LOCALCLOUD_BASE_IMAGE"] = engine.ensure_base_image()
             except Exception as exc:  # a build that names its own base image still works
                 log.info("no local base image for builds: %s", exc)
+        package_root = Path(__file__).resolve().parents[3]
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in settings.items())
+        shim = bin_dir / "docker"
+        shim.write_text(f"#!/bin/sh\nexport {exports}\nPYTHONPATH={shlex.quote(str(package_root))} exec "
+                        f'"{sys.executable}" -m mlops_workshop.localcloud.images.docker "$@"\n')
+        shim.chmod(0o755)
         return env
 
 
