@@ -25,7 +25,8 @@ BUCKET = f"mlops-data-{REGION}-{ACCOUNT}"
 # A tiny `train` and `serve` in the SageMaker container contract, without TensorFlow.
 FAKE_IMAGE = Path(__file__).with_name("fake_image")
 IMAGE_URI = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/abalone:latest"
-FAKE_IMAGE_SETTINGS = {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60}
+# The stand-in is given for the abalone repository, as an image from outside the local ECR (no push needed).
+FAKE_IMAGE_SETTINGS = {"image_contexts": {"abalone": str(FAKE_IMAGE)}, "endpoint_ready_timeout": 60}
 # Short limits so that the timeout paths are tested in seconds; no source polling to race the tests.
 PIPELINE_SETTINGS = {
     "codepipeline": {"poll_seconds": 0, "lambda_result_grace_seconds": 1.0,
@@ -48,6 +49,11 @@ def service_role(clients, arn: str, service: str, statements: list | None = None
     iam.put_role_policy(RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": ALLOW_ALL if statements is None else statements}))
     return arn
+
+
+def execution_role(clients) -> str:
+    """SAGEMAKER_ROLE, which SageMaker may assume, allowed everything (a model's, a training job's role)."""
+    return service_role(clients, SAGEMAKER_ROLE, "sagemaker.amazonaws.com")
 
 
 def zip_of(files: dict[str, str | bytes]) -> bytes:

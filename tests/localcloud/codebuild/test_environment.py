@@ -122,8 +122,8 @@ def narrow_role(clients, name: str, statements: list) -> str:
     return service_role(clients, f"arn:aws:iam::{ACCOUNT}:role/{name}", "codebuild.amazonaws.com", statements)
 
 
-LOGS = {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                                      "logs:DescribeLogGroups"], "Resource": "*"}
+LOGS = {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": "*"}
 SOURCE_READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::build-sources-123456789012/*"}
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.logs.models import LogGroup
 
 from .resources import RESOURCE_TYPES, CustomResource
 
@@ -28,6 +29,7 @@ MOTO_GET_NAME_TYPE_MAP = parsing.get_name_type_map
 MOTO_RESPONSE_CREATE = cfn_responses.CloudFormationResponse.create_stack
 MOTO_RESPONSE_UPDATE = cfn_responses.CloudFormationResponse.update_stack
 MOTO_RESOURCE_DTO = cfn_responses.StackResourceDTO.__init__
+MOTO_LOG_GROUP_ATTRIBUTE = LogGroup.get_cfn_attribute
 
 
 def _clear_caches() -> None:
@@ -88,6 +90,11 @@ def apply(service: "CloudFormationService") -> None:
         if last is not None:
             self.resource_status = last.resource_status
 
+    # A log group's Arn attribute ends with ":*" in AWS (it covers the group's streams); moto's has no suffix.
+    def log_group_attribute(self: Any, attribute_name: str) -> str:
+        value = MOTO_LOG_GROUP_ATTRIBUTE(self, attribute_name)
+        return f"{value}:*" if attribute_name == "Arn" else value
+
     engine = service.engine
     _clear_caches()
     for owner, name, replacement in (
@@ -105,7 +112,8 @@ def apply(service: "CloudFormationService") -> None:
              lambda self, *a, **k: engine.execute_change_set(self, *a, **k)),
             (cfn_responses.CloudFormationResponse, "create_stack", response_create),
             (cfn_responses.CloudFormationResponse, "update_stack", response_update),
-            (cfn_responses.StackResourceDTO, "__init__", resource_dto)):
+            (cfn_responses.StackResourceDTO, "__init__", resource_dto),
+            (LogGroup, "get_cfn_attribute", log_group_attribute)):
         service.patches.replace(owner, name, replacement)
 
 

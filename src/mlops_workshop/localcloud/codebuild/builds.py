@@ -234,9 +234,11 @@ class Build:
         group, stream = logs["groupName"], logs["streamName"]
         client = self.client("logs")
         try:
-            if not client.describe_log_groups(logGroupNamePrefix=group).get("logGroups"):
-                client.create_log_group(logGroupName=group)
-            client.create_log_stream(logGroupName=group, logStreamName=stream)
+            try:
+                client.create_log_stream(logGroupName=group, logStreamName=stream)
+            except client.exceptions.ResourceNotFoundException:
+                client.create_log_group(logGroupName=group)   # a group CodeBuild makes itself, with the role
+                client.create_log_stream(logGroupName=group, logStreamName=stream)
         except client.exceptions.ResourceAlreadyExistsException:
             pass
         except ClientError as exc:
