@@ -20,7 +20,8 @@ NO_ARTIFACTS = {"type": "NO_ARTIFACTS"}
      "cache (buildspec keys are case-sensitive)"),
     ("version: 0.3\nphases: {}\n", "invalid buildspec version 0.3: version must be 0.1 or 0.2"),
     ("version: 0.2\nphases:\n  build:\n    commands:\n      - echo: hi\n",
-     "Expected Commands[0] to be of string type: found subkeys instead in phase build (quote a command that holds ': ')"),
+     "Expected Commands[0] to be of string type: found subkeys instead in phase build "
+     "(quote a command that holds ': ')"),
     ("version: 0.2\nphases:\n\tbuild: {}\n", "found character '\\t' that cannot start any token at line 3"),
     ("version: 0.2\nenv:\n  shell: zsh\nphases: {}\n", "Unknown shell zsh: Linux builds support bash, /bin/sh"),
     ("version: 0.2\n", "phases is required: a buildspec needs at least one of install, pre_build, build, post_build"),

@@ -144,7 +144,8 @@ def test_image_pushed_by_a_build_is_what_sagemaker_runs(clients, cloud, data_buc
 def test_an_image_process_mode_cannot_run_is_refused_saying_to_use_the_engine(clients, cloud, data_bucket, tmp_path):
     for name in ("train", "serve"):
         shutil.copy(FAKE_IMAGE / name, tmp_path / name)
-    (tmp_path / "Dockerfile").write_text('FROM debian\nCOPY train serve /opt/program/\nENTRYPOINT ["python3", "x.py"]\n')
+    (tmp_path / "Dockerfile").write_text('FROM debian\nCOPY train serve /opt/program/\n'
+                                         'ENTRYPOINT ["python3", "x.py"]\n')
     cloud.settings["image_contexts"] = {"abalone": str(tmp_path)}
     sm = clients("sagemaker")
     sm.create_training_job(**training_request("entrypoint"))

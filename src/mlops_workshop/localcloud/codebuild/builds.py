@@ -527,7 +527,8 @@ class Build:
         if index_text == "done":
             command = commands[-1]
         self.write(f"Command did not exit successfully {command} exit status {rc}")
-        return "FAILED", "COMMAND_EXECUTION_ERROR", f"Error while executing command: {command}. Reason: exit status {rc}"
+        return ("FAILED", "COMMAND_EXECUTION_ERROR",
+                f"Error while executing command: {command}. Reason: exit status {rc}")
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,8 +1,8 @@
 """A buildspec read as CodeBuild reads it ("Build specification reference for CodeBuild").
 
 YAML whose keys are case-sensitive (`phases`, never `Phases`); scalars kept as written, so that `version: 0.2` is
-"0.2", `python: 3.10` is "3.10" (not the float 3.1) and `discard-paths: yes` is "yes"; `version` 0.1 (each command in a shell of its own) or 0.2 (one
-shell for the whole build); `env` (shell, variables, parameter-store, secrets-manager, exported-variables,
+"0.2", `python: 3.10` is "3.10" (not the float 3.1) and `discard-paths: yes` is "yes"; `version` 0.1 (each
+command in a shell of its own) or 0.2 (one shell for the whole build); `env` (shell, variables, parameter-store, secrets-manager, exported-variables,
 git-credential-helper); `phases` install, pre_build, build and post_build, each with `commands`, `finally`,
 `on-failure` and `run-as` (install also `runtime-versions`); `artifacts` with its `secondary-artifacts`. What does
 not parse, or is not a buildspec, fails in DOWNLOAD_SOURCE with YAML_FILE_ERROR, as CodeBuild reports it.

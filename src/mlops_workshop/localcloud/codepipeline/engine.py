@@ -185,7 +185,8 @@ class PipelineEngine:
         """Run the stage's actions by run order; `kept`: actions of a retried stage that succeeded and stay."""
         orders = sorted({int(a.get("runOrder", 1)) for a in stage["actions"]})
         for order in orders:
-            group = [a for a in stage["actions"] if int(a.get("runOrder", 1)) == order and a["name"] not in (kept or ())]
+            group = [a for a in stage["actions"]
+                     if int(a.get("runOrder", 1)) == order and a["name"] not in (kept or ())]
             if not group:
                 continue
             runs = [ActionExecution(execution, stage["name"], action) for action in group]

@@ -19,7 +19,8 @@ How an image runs, ``settings["images"]``:
 
 - ``"process"`` (the default, fast): the context's `train` and `serve` run as local processes with this
   Python's virtual environment first on PATH, where the Dockerfile makes them the SageMaker way (dockerfile.py:
-  executables copied from the context onto the image's PATH, no ENTRYPOINT; else refused, saying to use the engine), ``OPT_ML_ROOT`` moving ``/opt/ml`` and
+  executables copied from the context onto the image's PATH, no ENTRYPOINT; else refused, saying to use the engine),
+  ``OPT_ML_ROOT`` moving ``/opt/ml`` and
   ``SAGEMAKER_BIND_TO_PORT`` giving each endpoint a free port;
 - ``"engine"``: a container engine (`engine.py`) builds the context into an image once per
   content (or uses the image a build pushed) and runs ``train`` / ``serve`` in containers with the
