@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .autoscaling import ScalableTarget, ScalingPolicy
 from .base import LocalResource
+from .cloudwatch import CloudWatchAlarm
 from .codebuild import CodeBuildProject
 from .codepipeline import CodePipelinePipeline
 from .custom import CustomResource
@@ -11,7 +12,7 @@ from .sagemaker import SageMakerEndpoint, SageMakerEndpointConfig, SageMakerMode
 
 RESOURCE_TYPES: dict[str, type[LocalResource]] = {
     cls.type_name: cls for cls in (CodeBuildProject, CodePipelinePipeline, SageMakerModel, SageMakerEndpointConfig,
-                                   SageMakerEndpoint, ScalableTarget, ScalingPolicy, CustomResource)
+                                   SageMakerEndpoint, ScalableTarget, ScalingPolicy, CloudWatchAlarm, CustomResource)
 }
 
 __all__ = ["RESOURCE_TYPES", "CustomResource", "LocalResource"]
