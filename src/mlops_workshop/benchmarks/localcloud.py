@@ -257,7 +257,8 @@ def benchmark_retrain(cloud: Any, rounds: int = 3, show: bool = True) -> dict[st
         return client(cloud.endpoint_url, service, region)
     iam, s3, cp, cw, events = c("iam"), c("s3"), c("codepipeline"), c("cloudwatch"), c("events")
     stamp = f"{int(time.time() * 1000) % 10**9}"
-    bucket, pipeline, alarm, rule = f"retrain-bench-{stamp}", f"retrain-bench-{stamp}", f"drift-{stamp}", f"retrain-{stamp}"
+    bucket = pipeline = f"retrain-bench-{stamp}"
+    alarm, rule = f"drift-{stamp}", f"retrain-{stamp}"
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     package = io.BytesIO()

@@ -19,7 +19,8 @@ from testkit.waiting import wait_for
 SPEEDUP = 600
 PERIOD = 3600                  # an hour: 6 s of real time at this speed
 REAL_PERIOD = PERIOD / SPEEDUP
-DIMENSIONS = [{"Name": "Endpoint", "Value": "abalone-prd"}, {"Name": "MonitoringSchedule", "Value": "abalone-prd-monitor"}]
+DIMENSIONS = [{"Name": "Endpoint", "Value": "abalone-prd"},
+              {"Name": "MonitoringSchedule", "Value": "abalone-prd-monitor"}]
 NAMESPACE, METRIC = "aws/sagemaker/Endpoints/data-metrics", "feature_baseline_drift_shell_weight"
 
 

@@ -33,7 +33,8 @@ def points(row):
     return [(i, {"0": GOOD, "X": BAD, "-": None}[c]) for i, c in enumerate(row.split())]
 
 
-@pytest.mark.parametrize("m, row, expected", [(3, r, e) for r, e in THREE_OF_THREE] + [(2, r, e) for r, e in TWO_OF_THREE],
+@pytest.mark.parametrize("m, row, expected",
+                         [(3, r, e) for r, e in THREE_OF_THREE] + [(2, r, e) for r, e in TWO_OF_THREE],
                          ids=[f"3of3 {r}" for r, _ in THREE_OF_THREE] + [f"2of3 {r}" for r, _ in TWO_OF_THREE])
 def test_missing_data_as_aws_documents_it(m, row, expected):
     for treatment, state in zip(TREATMENTS, expected.split(), strict=True):

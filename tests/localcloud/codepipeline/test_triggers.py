@@ -56,8 +56,9 @@ def test_each_execution_records_how_it_started(aws):
     first, arn = held_pipeline(aws, "started")
     iam = aws.clients("iam")
     role = starter_role(iam, "by-hand", arn)
-    iam.update_assume_role_policy(RoleName="by-hand", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]}))
+    iam.update_assume_role_policy(RoleName="by-hand", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                                "Action": "sts:AssumeRole"}]}))
     keys = aws.clients("sts").assume_role(RoleArn=role, RoleSessionName="operator")["Credentials"]
     as_role = boto3.client("codepipeline", endpoint_url=aws.cloud.endpoint_url, region_name=REGION,
                            aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],

@@ -200,7 +200,8 @@ class AlarmEvaluator:
         indices = list(range(newest - config.evaluation_periods - EXTRA_PERIODS + 1, newest + 1))
         points = [(i, values.get(i)) for i in indices]
         outcome = decide(config, points, lambda i: shown(i * period))
-        if outcome.state is not None and _low_samples(alarm, [counts.get(i, 0) for i in outcome.data.get("evaluated", [])]):
+        evaluated = outcome.data.get("evaluated", [])
+        if outcome.state is not None and _low_samples(alarm, [counts.get(i, 0) for i in evaluated]):
             outcome = Outcome(None)
         if outcome.state is None:
             return outcome

@@ -29,7 +29,8 @@ def apply(service: "CloudWatchService") -> None:
     evaluator = service.evaluator
 
     def put_metric_alarm(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-        check_alarm(kwargs)
+        if not kwargs.get("rule"):  # moto keeps composite alarms through this call too
+            check_alarm(kwargs)
         with evaluator.lock:
             before = self.alarms.get(name)
             alarm = moto_put(self, name, *args, **kwargs)
@@ -38,7 +39,8 @@ def apply(service: "CloudWatchService") -> None:
                     setattr(alarm, attribute, getattr(before, attribute))
                 alarm.state_transitioned_timestamp = getattr(before, "state_transitioned_timestamp", None)
             else:
-                alarm.state_value, alarm.state_reason, alarm.state_reason_data = "INSUFFICIENT_DATA", INITIAL_REASON, None
+                alarm.state_value, alarm.state_reason = "INSUFFICIENT_DATA", INITIAL_REASON
+                alarm.state_reason_data = None
                 alarm.state_transitioned_timestamp = alarm.state_updated_timestamp
             kind = "Update" if before is not None else "Create"
             summary = f'Alarm "{name}" {"updated" if before is not None else "created"}'
@@ -127,7 +129,8 @@ def _enum(member: str, value: Any, allowed: list[str]) -> str:
 def described(alarm: Any) -> dict[str, Any]:
     """An alarm's configuration as the history records it."""
     found = {"alarmName": alarm.name, "alarmArn": alarm.alarm_arn, "namespace": alarm.namespace,
-             "metricName": alarm.metric_name, "dimensions": [{"name": d.name, "value": d.value} for d in alarm.dimensions],
+             "metricName": alarm.metric_name,
+             "dimensions": [{"name": d.name, "value": d.value} for d in alarm.dimensions],
              "comparisonOperator": alarm.comparison_operator, "threshold": alarm.threshold,
              "evaluationPeriods": alarm.evaluation_periods, "period": alarm.period, "statistic": alarm.statistic,
              "extendedStatistic": alarm.extended_statistic, "treatMissingData": alarm.treat_missing_data,
