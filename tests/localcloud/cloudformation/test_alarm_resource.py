@@ -19,7 +19,7 @@ def template(alarm):
 
 def test_an_alarm_stack_makes_updates_and_deletes_the_alarm(aws):
     cw = aws.clients("cloudwatch")
-    aws.cfn.create_stack(StackName="alarms", TemplateBody=template(ALARM))
+    stack_id = aws.cfn.create_stack(StackName="alarms", TemplateBody=template(ALARM))["StackId"]
     stack = aws.stack_done("alarms")
     assert stack["StackStatus"] == "CREATE_COMPLETE", aws.events("alarms")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
@@ -38,7 +38,7 @@ def test_an_alarm_stack_makes_updates_and_deletes_the_alarm(aws):
     assert history == ['Alarm "stack-drift" updated', 'Alarm "stack-drift" created']  # updated in place
 
     aws.cfn.delete_stack(StackName="alarms")
-    aws.stack_done("alarms")
+    assert aws.stack_done(stack_id)["StackStatus"] == "DELETE_COMPLETE"
     assert cw.describe_alarms(AlarmNames=["stack-drift"])["MetricAlarms"] == []
 
 
