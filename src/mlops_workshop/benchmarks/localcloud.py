@@ -1,6 +1,6 @@
 """Benchmarks of the local cloud against its targets, printed and returned.
 
-    mlops-workshop benchmark localcloud [--starts 3] [--invokes 20] [--no-training]
+    mlops-workshop benchmark localcloud [--starts 3] [--invokes 20] [--retrains 3] [--no-training]
 
 ready     a new daemon (`lifecycle.start`) on an empty folder until it answers; target <= 2 s. Also printed: when
           the services it installs in the background (CloudFormation, Step Functions) are in place.
