@@ -56,6 +56,20 @@ def execution_role(clients) -> str:
     return service_role(clients, SAGEMAKER_ROLE, "sagemaker.amazonaws.com")
 
 
+def starter_role(iam, name: str, pipeline_arn: str, rule_arn: str | None = None) -> str:
+    """A role EventBridge may assume (for that rule only, when given) to start one pipeline; its ARN."""
+    statement = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    if rule_arn:
+        statement["Condition"] = {"ArnEquals": {"aws:SourceArn": rule_arn},
+                                  "StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [statement]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="start", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "codepipeline:StartPipelineExecution",
+                                                "Resource": pipeline_arn}]}))
+    return arn
+
+
 def zip_of(files: dict[str, str | bytes]) -> bytes:
     """A zip (a code package, an artifact) holding these {name: text} files."""
     buffer = io.BytesIO()

@@ -133,6 +133,7 @@ class Execution:
         self.actions: list[ActionExecution] = []
         self.stop_requested: dict[str, Any] | None = None
         self.superseded = False
+        self.waiting_for: str | None = None   # QUEUED: the stage it waits its turn for
         self.pipeline_variables = {v["name"]: v.get("defaultValue", "") for v in pipeline.get("variables", [])}
         for item in variables or []:
             self.pipeline_variables[item["name"]] = item["value"]

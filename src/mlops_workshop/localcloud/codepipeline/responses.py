@@ -3,6 +3,7 @@ actions, and approvals."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -16,16 +17,39 @@ from .exceptions import (ActionNotFoundException, ApprovalAlreadyCompletedExcept
                          ValidationException)
 from .models import epoch, stage_status
 
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
 
 class CodePipelineResponses(BaseResponses):
     @property
     def engine(self) -> Any:
         return self.service.engine
 
+    def _caller(self, req: AwsRequest) -> tuple[str | None, str]:
+        """The access key that signed the call and its principal's ARN (the user ARN AWS records)."""
+        found = CREDENTIAL.search(req.headers.get("authorization", ""))
+        if not found:
+            return None, "anonymous"
+        key = found.group(1)
+        try:
+            principal = self.cloud.service("iam").principal_for_credentials(
+                {"AWS_ACCESS_KEY_ID": key, "AWS_SESSION_TOKEN": req.headers.get("x-amz-security-token")})
+        except Exception:  # a key IAM did not judge (IAM off): the caller is unknown, the call stands
+            return key, "unknown"
+        return key, principal.arn
+
+    def _trigger(self, req: AwsRequest, kind: str) -> dict[str, str]:
+        """How an execution started, as ListPipelineExecutions shows it: by an EventBridge rule (the rule's ARN), or
+        by this call (the caller's ARN)."""
+        key, caller = self._caller(req)
+        rule = self.cloud.service("events").rule_of_session(key)
+        if rule is not None:
+            return {"triggerType": "CloudWatchEvent", "triggerDetail": rule}
+        return {"triggerType": kind, "triggerDetail": caller}
+
     def after_create_pipeline(self, req: AwsRequest, status: int, body: bytes) -> None:
         if status == 200:
-            self.engine.start(req.region, req.json()["pipeline"]["name"],
-                              {"triggerType": "CreatePipeline", "triggerDetail": "pipeline created"})
+            self.engine.start(req.region, req.json()["pipeline"]["name"], self._trigger(req, "CreatePipeline"))
         return None
 
     def after_delete_pipeline(self, req: AwsRequest, status: int, body: bytes) -> None:
@@ -38,7 +62,8 @@ class CodePipelineResponses(BaseResponses):
 
     def start_pipeline_execution(self, req: AwsRequest) -> AwsResponse:
         body = req.json()
-        execution = self.engine.start(req.region, body.get("name", ""), None, body.get("variables"))
+        execution = self.engine.start(req.region, body.get("name", ""), self._trigger(req, "StartPipelineExecution"),
+                                      body.get("variables"))
         return AwsResponse(200, {"pipelineExecutionId": execution.execution_id})
 
     def get_pipeline_state(self, req: AwsRequest) -> AwsResponse:
