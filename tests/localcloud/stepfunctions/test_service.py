@@ -1,10 +1,11 @@
 """A state machine's tasks run as its role: what the role may not do fails the task with the service's AccessDenied,
 as Step Functions reports it, and a Catch routes it; a role Step Functions may not assume fails the task with
-States.Permissions."""
+States.Permissions. The machines and their runs survive a restart; a run the restart interrupted ends FAILED."""
 
 import json
 import re
 
+import boto3
 import pytest
 
 from testkit.localcloud import ACCOUNT, REGION
@@ -115,3 +116,51 @@ def test_a_tasks_credentials_field_runs_it_as_that_role_assumed_by_the_machines_
 
     as_itself = task("arn:aws:states:::lambda:invoke", {"FunctionName": function})
     assert caught(run_machine(machine(as_itself), role))["Error"] == "Lambda.AWSLambdaException"
+
+
+def test_a_restart_keeps_the_machines_ends_a_running_execution_and_tasks_run_as_the_role_again(tmp_path, aws_env):
+    from mlops_workshop.localcloud import LocalCloud
+    from moto.moto_api._internal.models import moto_api_backend
+
+    from testkit.localcloud import trust, zip_of
+    from testkit.stepfunctions import finished
+
+    def started():
+        instance = LocalCloud(tmp_path / "cloud", port=0, region=REGION, settings={"persist_interval_s": 0.2})
+        instance.start()
+        return instance, lambda service: boto3.client(
+            service, endpoint_url=instance.endpoint_url, region_name=REGION, aws_access_key_id="localcloud",
+            aws_secret_access_key="localcloud")
+
+    first, client = started()
+    try:
+        iam, sfn = client("iam"), client("stepfunctions")
+        iam.create_role(RoleName="fn", AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
+        function = client("lambda").create_function(
+            FunctionName="greeter", Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT}:role/fn",
+            Handler="lambda.lambda_handler", Code={"ZipFile": zip_of({"lambda.py": HANDLER})})["FunctionArn"]
+        iam.create_role(RoleName="states-test", AssumeRolePolicyDocument=trust("states.amazonaws.com"))
+        iam.put_role_policy(RoleName="states-test", PolicyName="invoke", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [allow("lambda:InvokeFunction", [function, f"{function}:*"])]}))
+        waits = sfn.create_state_machine(name="waits", roleArn=MACHINE_ROLE, definition=json.dumps(
+            {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}))
+        invokes = sfn.create_state_machine(name="invokes", roleArn=MACHINE_ROLE, definition=json.dumps(
+            machine(task("arn:aws:states:::lambda:invoke", {"FunctionName": function}))))
+        waiting = sfn.start_execution(stateMachineArn=waits["stateMachineArn"])["executionArn"]
+        done = finished(sfn, sfn.start_execution(stateMachineArn=invokes["stateMachineArn"])["executionArn"])
+        assert output(done)["Payload"] == {"ok": True}
+    finally:
+        first.stop()
+
+    second, client = started()
+    try:
+        sfn = client("stepfunctions")
+        assert {m["name"] for m in sfn.list_state_machines()["stateMachines"]} == {"waits", "invokes"}
+        interrupted = sfn.describe_execution(executionArn=waiting)
+        assert interrupted["status"] == "FAILED" and "The local cloud stopped" in interrupted["cause"]
+        assert sfn.describe_execution(executionArn=done["executionArn"])["status"] == "SUCCEEDED"
+        again = finished(sfn, sfn.start_execution(stateMachineArn=invokes["stateMachineArn"])["executionArn"])
+        assert output(again)["Payload"] == {"ok": True}
+    finally:
+        second.stop()
+        moto_api_backend.reset()
