@@ -160,8 +160,8 @@ def test_a_missing_glue_job_is_glues_entity_not_found(run_machine, glue_role):
 
 
 # Step Functions.
-CHILD = {"StartAt": "Double", "States": {"Double": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"},
-                                                    "End": True}}}
+CHILD = {"StartAt": "Double", "States": {"Double": {
+    "Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"}, "End": True}}}
 FAILING_CHILD = {"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "ChildSaidNo", "Cause": "because"}}}
 
 
@@ -328,3 +328,11 @@ def test_an_integration_the_local_cloud_cannot_run_to_its_end_fails_its_task_whe
     error = caught(run_machine(machine(build), machine_role()))
     assert error["Error"] == "States.TaskFailed"
     assert "does not run the .sync integration of codebuild:startBuild" in error["Cause"]
+
+
+def test_an_error_of_an_integration_the_local_cloud_only_forwards_is_named_and_caught(run_machine, machine_role):
+    build = task("arn:aws:states:::codebuild:startBuild", {"ProjectName": "anything"})
+    error = caught(run_machine(machine(build), machine_role()))
+    assert error["Error"] == "CodeBuild.AWSCodeBuildException"
+    assert "is not authorized to perform: codebuild:StartBuild" in error["Cause"]
+    assert "(Service: AWSCodeBuild; Status Code: 400; Error Code: AccessDeniedException;" in error["Cause"]

@@ -52,7 +52,8 @@ def deployer_role(machine_role, sagemaker_role):
               f"{SAGEMAKER}:training-job/abalone-*"),
         allow("sagemaker:CreateModel", f"{SAGEMAKER}:model/abalone-*"),
         allow("sagemaker:CreateEndpointConfig", f"{SAGEMAKER}:endpoint-config/abalone-*"),
-        allow("sagemaker:CreateEndpoint", [f"{SAGEMAKER}:endpoint/abalone-*", f"{SAGEMAKER}:endpoint-config/abalone-*"]),
+        allow("sagemaker:CreateEndpoint", [f"{SAGEMAKER}:endpoint/abalone-*",
+                                           f"{SAGEMAKER}:endpoint-config/abalone-*"]),
         pass_role(sagemaker_role))
 
 

@@ -45,7 +45,8 @@ from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 log = logging.getLogger("mlops_workshop.localcloud.stepfunctions")
 
-# boto3's name: (the error names' prefix, the SDK's exception for an unmodelled error, the service in a Cause).
+# boto3's name: (the error names' prefix, the SDK's exception for an unmodelled error, the service in a Cause);
+# another service's are made the same way from its model (naming()).
 SERVICES = {
     "lambda": ("Lambda", "AWSLambdaException", "AWSLambda"),
     "sagemaker": ("SageMaker", "AmazonSageMakerException", "AmazonSageMaker"),
@@ -119,24 +120,37 @@ def _modelled_errors(service: str) -> frozenset[str]:
     return frozenset(shape.name for shape in service_model(service).error_shapes)
 
 
+@functools.lru_cache(maxsize=None)
+def naming(service: str) -> tuple[str, str, str]:
+    """The error names' prefix, the base exception and the Cause's service name of `service`: "AWS CodeBuild" is
+    CodeBuild, AWSCodeBuildException, AWSCodeBuild, as the Java SDK names its client."""
+    if service in SERVICES:
+        return SERVICES[service]
+    metadata = service_model(service).metadata
+    client = metadata.get("serviceFullName", service).removesuffix(" Service").replace(" ", "")
+    return metadata.get("serviceId", service).replace(" ", ""), f"{client}Exception", client
+
+
 def error_name(service: str, code: str) -> str:
     """`SageMaker.ResourceLimitExceededException`, `SageMaker.AmazonSageMakerException` (ValidationException)."""
-    prefix, base, _ = SERVICES[service]
+    prefix, base, _ = naming(service)
     if code in _modelled_errors(service):
         return f"{prefix}.{code if code.endswith('Exception') else code + 'Exception'}"
     return f"{prefix}.{base}"
 
 
-def error_and_cause(service: str, ex: Exception) -> tuple[str, str] | None:
+def error_and_cause(service: str | None, ex: Exception) -> tuple[str, str] | None:
     """What Step Functions reports for a call to `service` that raised `ex` (None: not a call's error)."""
+    if service is None:
+        return None
     if isinstance(ex, ClientError):
         code = ex.response.get("Error", {}).get("Code", "")
         meta = ex.response.get("ResponseMetadata", {})
-        details = [f"Service: {SERVICES[service][2]}", f"Status Code: {meta.get('HTTPStatusCode')}",
+        details = [f"Service: {naming(service)[2]}", f"Status Code: {meta.get('HTTPStatusCode')}",
                    f"Error Code: {code}", f"Request ID: {meta.get('RequestId')}", "Proxy: null"]
         return error_name(service, code), f"{ex.response.get('Error', {}).get('Message', '')} ({'; '.join(details)})"
     if isinstance(ex, BotoCoreError) and not isinstance(ex, ParamValidationError):
-        return f"{SERVICES[service][0]}.SdkClientException", f"Unable to execute HTTP request: {ex}"
+        return f"{naming(service)[0]}.SdkClientException", f"Unable to execute HTTP request: {ex}"
     return None
 
 
@@ -167,10 +181,10 @@ def runtime_error(env: Environment, parameters: Any, problems: list[str]) -> Fai
     return FailureEventException(states_error(env, StatesErrorNameType.StatesRuntime, cause))
 
 
-def known_failure(env: Environment, ex: Exception, service: str, resource: str | None = None,
+def known_failure(env: Environment, ex: Exception, service: str | None, resource: str | None = None,
                   resource_type: str | None = None, legacy_lambda: bool = False) -> FailureEvent | None:
-    """What Step Functions reports for a task's call to `service` (boto3's name) that raised `ex`; None for an
-    exception the interpreter names itself."""
+    """What Step Functions reports for a task's call to `service` (boto3's name; None: errors of any task) that
+    raised `ex`; None for an exception the interpreter names itself."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils import (
         LambdaFunctionErrorException)
     if isinstance(ex, InvalidParameters):

@@ -31,8 +31,6 @@ TASKS = f"{PARSER}.asl.component.state.exec.state_task"
 CLIENT_MODULES = (f"{TASKS}.service.state_task_service_factory", f"{TASKS}.lambda_eval_utils",
                   f"{PARSER}.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3",
                   f"{PARSER}.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3")
-# The services moto integrates, by their Resource name: boto3's name (for the error names).
-ERROR_SERVICES = {"lambda": "lambda", "glue": "glue", "states": "stepfunctions", "sagemaker": "sagemaker"}
 TERMINAL = ("States.Runtime", "States.DataLimitExceeded")
 
 
@@ -109,18 +107,10 @@ def _integrations(service: "StepFunctionsService") -> None:
             original_validate(self)
         except ValueError:
             raise UnrecognizedResource(self.name, self.resource.resource_arn) from None
-        condition = self.resource.condition
-        if condition is not None and condition not in getattr(self, "_supported_integration_patterns", ()):
-            raise UnrecognizedResource(self.name, self.resource.resource_arn)
+        _check_pattern(self)
 
     service.patches.replace(StateTaskService, "_validate_service_integration_is_supported", validate)
-
-    def validate_sdk(self: Any) -> None:
-        condition = self.resource.condition
-        if condition is not None and condition not in getattr(self, "_supported_integration_patterns", ()):
-            raise UnrecognizedResource(self.name, self.resource.resource_arn)
-
-    service.patches.replace(StateTaskServiceAwsSdk, "_validate_service_integration_is_supported", validate_sdk)
+    service.patches.replace(StateTaskServiceAwsSdk, "_validate_service_integration_is_supported", _check_pattern)
 
     original_definition = StepFunctionsParserBackend.__dict__["_validate_definition"]
 
@@ -192,19 +182,28 @@ def _integrations(service: "StepFunctionsService") -> None:
 
     service.patches.replace(StateTaskServiceCallback, "_eval_integration_pattern", eval_integration_pattern)
 
+    original_unsupported = StateTaskServiceUnsupported.__dict__["_eval_service_task"]
+
     def unsupported_task(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
                          state_credentials: Any) -> None:
-        if self.resource.condition is not None and self.resource.condition != "waitForTaskToken":
+        if self.resource.condition not in (None, ResourceCondition.WaitForTaskToken):
             raise integrations.FailureEventException(integrations.states_error(
                 env, integrations.StatesErrorNameType.StatesTaskFailed,
                 f"The local cloud does not run the .{self.resource.condition} integration of "
                 f"{self.resource.service_name}:{self.resource.api_action}; run it in an AWS account",
                 self._get_sfn_resource(), self._get_sfn_resource_type()))
         original_unsupported(self, env, resource_runtime_part, normalised_parameters, state_credentials)
-    original_unsupported = StateTaskServiceUnsupported.__dict__["_eval_service_task"]
+
     service.patches.replace(StateTaskServiceUnsupported, "_eval_service_task", unsupported_task)
     # Its pattern is judged when the task runs (above), inside the state's Retry and Catch.
     service.patches.replace(StateTaskServiceUnsupported, "_assert_integration_pattern_is_supported", lambda self: None)
+
+
+def _check_pattern(task: Any) -> None:
+    """A `.sync` or `.waitForTaskToken` the service does not offer is not a resource Step Functions knows."""
+    condition = task.resource.condition
+    if condition is not None and condition not in getattr(task, "_supported_integration_patterns", ()):
+        raise UnrecognizedResource(task.name, task.resource.resource_arn)
 
 
 def _operation(task: Any, boto_service_name: str | None, service_action_name: str | None) -> Any:
@@ -217,6 +216,9 @@ def _operation(task: Any, boto_service_name: str | None, service_action_name: st
 
 def _errors(service: "StepFunctionsService") -> None:
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported import (
+        StateTaskServiceUnsupported)
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_glue import (
         StateTaskServiceGlue)
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
@@ -241,8 +243,15 @@ def _errors(service: "StepFunctionsService") -> None:
 
     service.patches.replace(ErrorEqualsDecl, "_eval_body", matches)
 
-    for task_class in (StateTaskServiceLambda, StateTaskServiceGlue, StateTaskServiceSfn):
+    for task_class in (StateTaskServiceLambda, StateTaskServiceGlue, StateTaskServiceSfn, StateTaskServiceUnsupported):
         _name_service_errors(service, task_class)
+
+    original_any = ExecutionState.__dict__["_from_error"]
+
+    def any_from_error(self: Any, env: Any, ex: Exception) -> Any:
+        return integrations.known_failure(env, ex, None) or original_any(self, env, ex)
+
+    service.patches.replace(ExecutionState, "_from_error", any_from_error)
 
     original_legacy = StateTaskLambda.__dict__["_from_error"]
 
@@ -253,11 +262,10 @@ def _errors(service: "StepFunctionsService") -> None:
 
 
 def _name_service_errors(service: "StepFunctionsService", task_class: type) -> None:
-    original = task_class.__dict__["_from_error"]
+    original = task_class._from_error  # type: ignore[attr-defined]
 
     def from_error(self: Any, env: Any, ex: Exception) -> Any:
-        return integrations.known_failure(env, ex, ERROR_SERVICES[self.resource.service_name],
-                                          self._get_sfn_resource(), self._get_sfn_resource_type()) or \
-            original(self, env, ex)
+        return integrations.known_failure(env, ex, self._get_boto_service_name(), self._get_sfn_resource(),
+                                          self._get_sfn_resource_type()) or original(self, env, ex)
 
     service.patches.replace(task_class, "_from_error", from_error)
