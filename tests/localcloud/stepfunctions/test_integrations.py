@@ -216,6 +216,8 @@ def sagemaker_tasks_role(machine_role, sagemaker_role):
               f"{arn}:training-job/*"),
         allow(["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob"],
               f"{arn}:processing-job/*"),
+        allow(["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"],
+              f"{arn}:transform-job/*"),
         allow(["sagemaker:CreateModel"], f"{arn}:model/*"),
         allow(["sagemaker:CreateEndpointConfig"], f"{arn}:endpoint-config/*"),
         allow(["sagemaker:CreateEndpoint"], [f"{arn}:endpoint/*", f"{arn}:endpoint-config/*"]),
@@ -264,6 +266,19 @@ def test_a_sync_processing_job_waits_on_the_jobs_status(run_machine, sagemaker_t
     job = output(run_machine(machine(processing), sagemaker_tasks_role))
     assert job["ProcessingJobName"] == "sfn-processing"
     assert job["ProcessingJobStatus"] == "Completed"
+
+
+def test_a_sync_transform_job_answers_its_description(clients, run_machine, sagemaker_tasks_role, sagemaker_role):
+    clients("sagemaker").create_model(ModelName="sfn-transform-model", ExecutionRoleArn=sagemaker_role,
+                                      PrimaryContainer={"Image": IMAGE_URI})
+    transform = task("arn:aws:states:::sagemaker:createTransformJob.sync", {
+        "TransformJobName": "sfn-transform", "ModelName": "sfn-transform-model",
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                           "S3Uri": f"s3://{BUCKET}/training/"}}},
+        "TransformOutput": {"S3OutputPath": f"s3://{BUCKET}/transformed/"},
+        "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.large"}})
+    job = output(run_machine(machine(transform), sagemaker_tasks_role))
+    assert job["TransformJobName"] == "sfn-transform" and job["TransformJobStatus"] == "Completed", job
 
 
 def test_a_sagemaker_error_is_amazon_sagemaker_exception_with_the_api_error_in_the_cause(run_machine,

@@ -64,7 +64,7 @@ SAGEMAKER_JOBS = {
 }
 # SageMaker's optimized APIs (connect-sagemaker in the Step Functions guide); the jobs alone have `.sync`.
 SAGEMAKER_APIS = {"createendpoint", "createendpointconfig", "createmodel", "updateendpoint", *SAGEMAKER_JOBS}
-RUNNING = ("InProgress", "Stopping")
+RUNNING = ("Initializing", "InProgress", "Stopping")
 
 
 @dataclass
