@@ -6,10 +6,14 @@ import json
 from datetime import timedelta
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils import (
+    LambdaFunctionErrorException)
 
-from testkit.localcloud import ACCOUNT, BUCKET, IMAGE_URI, REGION, training_request
+from mlops_workshop.localcloud.stepfunctions.integrations import error_and_cause, error_name, known_failure
+from testkit.localcloud import ACCOUNT, BUCKET, IMAGE_URI, REGION, training_job_done, training_request
 from testkit.stepfunctions import allow, events, machine, output, pass_role, task
+from testkit.waiting import wait_for
 
 LAMBDA = "arn:aws:states:::lambda:invoke"
 HANDLER = '''
@@ -292,8 +296,6 @@ def test_a_sagemaker_error_is_amazon_sagemaker_exception_with_the_api_error_in_t
 
 
 def test_a_stopped_execution_stops_its_sync_training_job(clients, sagemaker_tasks_role):
-    from testkit.localcloud import training_job_done
-    from testkit.waiting import wait_for
     sfn, sm = clients("stepfunctions"), clients("sagemaker")
     arn = sfn.create_state_machine(name="stops", roleArn=sagemaker_tasks_role, definition=json.dumps(
         machine(training("sfn-train-stopped", sleep="30"))))["stateMachineArn"]
@@ -351,3 +353,45 @@ def test_an_error_of_an_integration_the_local_cloud_only_forwards_is_named_and_c
     assert error["Error"] == "CodeBuild.AWSCodeBuildException"
     assert "is not authorized to perform: codebuild:StartBuild" in error["Cause"]
     assert "(Service: AWSCodeBuild; Status Code: 400; Error Code: AccessDeniedException;" in error["Cause"]
+
+
+# The names, as Step Functions gives them for what the local cloud rarely produces.
+@pytest.mark.parametrize("service, code, name", [
+    ("lambda", "ServiceException", "Lambda.ServiceException"),
+    ("lambda", "TooManyRequestsException", "Lambda.TooManyRequestsException"),
+    ("lambda", "AccessDeniedException", "Lambda.AWSLambdaException"),
+    ("sagemaker", "ResourceLimitExceeded", "SageMaker.ResourceLimitExceededException"),
+    ("sagemaker", "ResourceInUse", "SageMaker.ResourceInUseException"),
+    ("sagemaker", "ThrottlingException", "SageMaker.AmazonSageMakerException"),
+    ("glue", "ConcurrentRunsExceededException", "Glue.ConcurrentRunsExceededException"),
+    ("stepfunctions", "ExecutionAlreadyExists", "StepFunctions.ExecutionAlreadyExistsException"),
+    ("athena", "InvalidRequestException", "Athena.InvalidRequestException"),
+    ("athena", "AccessDeniedException", "Athena.AmazonAthenaException"),
+])
+def test_a_services_error_is_named_as_the_java_sdk_names_its_exception(service, code, name):
+    assert error_name(service, code) == name
+
+
+def test_a_function_error_without_an_error_type_is_lambda_unknown_and_a_client_failure_sdk_client_exception():
+    class Env:   # what a failure reads of its environment
+        next_state_name = "Invoke"
+
+        class event_history_context:  # noqa: N801
+            source_event_id = 2
+
+    crashed = known_failure(Env(), LambdaFunctionErrorException("Unhandled", '{"errorMessage": "out of memory"}'),
+                            "lambda", "invoke", "lambda")
+    assert crashed.error_name.error_name == "Lambda.Unknown"
+    assert crashed.event_details["taskFailedEventDetails"]["cause"] == '{"errorMessage": "out of memory"}'
+    assert known_failure(Env(), LambdaFunctionErrorException("Unhandled", '{"errorType": "KeyError"}'), "lambda") \
+        is None   # moto names it by its errorType
+    error, cause = error_and_cause("lambda", EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    assert error == "Lambda.SdkClientException" and "Unable to execute HTTP request" in cause
+
+
+def test_a_definition_that_does_not_parse_is_an_invalid_definition_with_its_code(clients, machine_role):
+    with pytest.raises(ClientError) as refused:
+        clients("stepfunctions").create_state_machine(name="broken", roleArn=machine_role(),
+                                                      definition='{"StartAt": "Nowhere", "States": {"X": 1}}')
+    assert refused.value.response["Error"]["Code"] == "InvalidDefinition"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

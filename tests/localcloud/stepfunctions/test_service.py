@@ -7,9 +7,11 @@ import re
 
 import boto3
 import pytest
+from moto.moto_api._internal.models import moto_api_backend
 
-from testkit.localcloud import ACCOUNT, REGION
-from testkit.stepfunctions import MACHINE_ROLE, allow, events, machine, output, pass_role, task
+from mlops_workshop.localcloud import LocalCloud
+from testkit.localcloud import ACCOUNT, REGION, trust, zip_of
+from testkit.stepfunctions import MACHINE_ROLE, allow, events, finished, machine, output, pass_role, task
 
 HANDLER = "def lambda_handler(event, context):\n    return {'ok': True}\n"
 DENIED = ("User: arn:aws:sts::{account}:assumed-role/states-test/[A-Za-z]{{32}} is not authorized to perform: "
@@ -81,7 +83,6 @@ def test_a_trust_policy_naming_the_state_machine_lets_it_and_no_other_run_as_the
                       "StringEquals": {"aws:SourceAccount": ACCOUNT}}}]})
     role = machine_role(allow("lambda:InvokeFunction", [function, f"{function}:*"]), trust_policy=trust)
     definition = json.dumps(machine(task("arn:aws:states:::lambda:invoke", {"FunctionName": function})))
-    from testkit.stepfunctions import finished
     for name in ("trusted", "untrusted"):
         arn = sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
         done = finished(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
@@ -95,7 +96,6 @@ def test_a_trust_policy_naming_the_state_machine_lets_it_and_no_other_run_as_the
 
 def test_a_role_step_functions_may_not_assume_fails_the_task_with_states_permissions(run_machine, machine_role,
                                                                                      function):
-    from testkit.localcloud import trust
     role = machine_role(allow("lambda:InvokeFunction", "*"), trust_policy=trust("lambda.amazonaws.com"))
     error = caught(run_machine(machine(task(function)), role))
     assert error["Error"] == "States.Permissions"
@@ -119,12 +119,6 @@ def test_a_tasks_credentials_field_runs_it_as_that_role_assumed_by_the_machines_
 
 
 def test_a_restart_keeps_the_machines_ends_a_running_execution_and_tasks_run_as_the_role_again(tmp_path, aws_env):
-    from mlops_workshop.localcloud import LocalCloud
-    from moto.moto_api._internal.models import moto_api_backend
-
-    from testkit.localcloud import trust, zip_of
-    from testkit.stepfunctions import finished
-
     def started():
         instance = LocalCloud(tmp_path / "cloud", port=0, region=REGION, settings={"persist_interval_s": 0.2})
         instance.start()
