@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def cloud_settings():
-    """The repository's container/ folder: the rule for an image no build pushed."""
-    return {"endpoint_ready_timeout": 180}
+    """The repository's container/ folder, given for the abalone repository (no build pushed it here)."""
+    return {"endpoint_ready_timeout": 180, "image_contexts": {"abalone": str(REPO_ROOT / "container")}}
 
 
 def test_training_job_and_endpoint_of_the_workshop_model(clients, cloud):

@@ -109,17 +109,33 @@ class PipelineEngine:
                     return execution
         return None
 
-    def _run(self, execution: Execution) -> None:
+    def retry(self, execution: Execution, stage: str, mode: str) -> None:
+        """RetryStageExecution: the stage again (its failed actions, or all of them), then the stages after it."""
+        kept = set()
+        if mode == "FAILED_ACTIONS":
+            latest = {run.name: run for run in execution.actions if run.stage == stage}
+            kept = {name for name, run in latest.items() if run.status == "Succeeded"}
+        with execution.lock:
+            execution.status, execution.summary = "InProgress", None
+            execution.touch()
+        log.info("pipeline %s: execution %s retries stage %s (%s)", execution.name, execution.execution_id, stage,
+                 mode)
+        self.cloud.spawn(f"codepipeline-{execution.name}-retry", self._run, execution, stage, kept)
+
+    def _run(self, execution: Execution, first: str | None = None, kept: set[str] | None = None) -> None:
         state = self.state(execution.region, execution.name)
         held: str | None = None
+        stages = execution.pipeline["stages"]
+        if first is not None:
+            stages = stages[[s["name"] for s in stages].index(first):]
         try:
-            for stage in execution.pipeline["stages"]:
+            for stage in stages:
                 if not self._enter(state, execution, stage["name"], held):
                     break
                 held = stage["name"]
                 with self.cond:
                     state.stage_latest[stage["name"]] = execution
-                if not self._run_stage(state, execution, stage):
+                if not self._run_stage(state, execution, stage, kept if stage["name"] == first else None):
                     break
             else:
                 self._finish(execution, "Succeeded")
@@ -164,10 +180,15 @@ class PipelineEngine:
             state.occupant[stage] = execution
             return True
 
-    def _run_stage(self, state: PipelineState, execution: Execution, stage: dict[str, Any]) -> bool:
+    def _run_stage(self, state: PipelineState, execution: Execution, stage: dict[str, Any],
+                   kept: set[str] | None = None) -> bool:
+        """Run the stage's actions by run order; `kept`: actions of a retried stage that succeeded and stay."""
         orders = sorted({int(a.get("runOrder", 1)) for a in stage["actions"]})
         for order in orders:
-            group = [a for a in stage["actions"] if int(a.get("runOrder", 1)) == order]
+            group = [a for a in stage["actions"]
+                     if int(a.get("runOrder", 1)) == order and a["name"] not in (kept or ())]
+            if not group:
+                continue
             runs = [ActionExecution(execution, stage["name"], action) for action in group]
             with self.cond:
                 for run in runs:

@@ -207,7 +207,7 @@ class PipelineState:
 
 def stage_status(execution: Execution, stage: str) -> str:
     """A stage's status in one execution, as GetPipelineState shows it."""
-    runs = [r for r in execution.actions if r.stage == stage]
+    runs = list({r.name: r for r in execution.actions if r.stage == stage}.values())   # each action's latest run
     if any(r.status == "InProgress" for r in runs):
         return "Stopping" if execution.status == "Stopping" else "InProgress"
     if any(r.status == "Failed" for r in runs):

@@ -9,9 +9,11 @@ from typing import Any
 from ..protocol import AwsRequest, AwsResponse, BaseResponses
 from ..server import ACCOUNT_ID
 from .engine import settle_stop
-from .exceptions import (ActionNotFoundException, ApprovalAlreadyCompletedException, InvalidApprovalTokenException,
-                         InvalidJobStateException, JobNotFoundException, PipelineExecutionNotFoundException,
-                         PipelineExecutionNotStoppableException, StageNotFoundException, ValidationException)
+from .exceptions import (ActionNotFoundException, ApprovalAlreadyCompletedException, ConflictException,
+                         InvalidApprovalTokenException, InvalidJobStateException, JobNotFoundException,
+                         NotLatestPipelineExecutionException, PipelineExecutionNotFoundException,
+                         PipelineExecutionNotStoppableException, StageNotFoundException, StageNotRetryableException,
+                         ValidationException)
 from .models import epoch, stage_status
 
 
@@ -120,6 +122,33 @@ class CodePipelineResponses(BaseResponses):
         with self.engine.cond:
             self.engine.cond.notify_all()
         self.cloud.spawn("codepipeline-stop", settle_stop, execution)
+        return AwsResponse(200, {"pipelineExecutionId": execution_id})
+
+    def retry_stage_execution(self, req: AwsRequest) -> AwsResponse:
+        body = req.json()
+        name, stage = body.get("pipelineName", ""), body.get("stageName", "")
+        execution_id, mode = body.get("pipelineExecutionId", ""), body.get("retryMode", "")
+        if mode not in ("FAILED_ACTIONS", "ALL_ACTIONS"):
+            raise ValidationException(f"1 validation error detected: Value '{mode}' at 'retryMode' failed to satisfy "
+                                      "constraint: Member must satisfy enum value set: [ALL_ACTIONS, FAILED_ACTIONS]")
+        pipeline, _ = self.engine.definition(req.region, name)
+        if stage not in [s["name"] for s in pipeline["stages"]]:
+            raise StageNotFoundException(f"Stage {stage} not found in pipeline {name}")
+        state = self.engine.state(req.region, name)
+        with self.engine.cond:
+            execution = self.engine.find(req.region, name, execution_id)
+            if execution is None or state.stage_latest.get(stage) is not execution:
+                raise NotLatestPipelineExecutionException(
+                    f"Execution {execution_id} is not the latest execution of stage {stage} in pipeline {name}: the "
+                    "stage has run in a later execution, or never in this one")
+            if execution.status in ("InProgress", "Stopping"):
+                raise ConflictException(f"Execution {execution_id} of pipeline {name} is {execution.status}; a stage "
+                                        "can be retried once its execution has ended")
+            status = stage_status(execution, stage)
+            if status != "Failed":
+                raise StageNotRetryableException(f"Stage {stage} of execution {execution_id} is {status}: only a "
+                                                 "failed stage can be retried")
+            self.engine.retry(execution, stage, mode)
         return AwsResponse(200, {"pipelineExecutionId": execution_id})
 
     def put_job_success_result(self, req: AwsRequest) -> AwsResponse:
