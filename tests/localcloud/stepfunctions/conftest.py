@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from testkit.localcloud import FAKE_IMAGE_SETTINGS, SAGEMAKER_ROLE, trust
-from testkit.stepfunctions import allow, finished
+from testkit.localcloud import FAKE_IMAGE_SETTINGS, execution_role, trust
+from testkit.stepfunctions import finished
 
 
 @pytest.fixture
@@ -32,14 +32,8 @@ def machine_role(clients):
 
 @pytest.fixture
 def sagemaker_role(clients, data_bucket):
-    """The role the jobs and models run as: SageMaker may assume it; it reads and writes the data bucket."""
-    iam = clients("iam")
-    name = SAGEMAKER_ROLE.rsplit("/", 1)[1]
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com"))
-    iam.put_role_policy(RoleName=name, PolicyName="data", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [allow(["s3:GetObject", "s3:PutObject"], f"arn:aws:s3:::{data_bucket}/*"),
-                                               allow("s3:ListBucket", f"arn:aws:s3:::{data_bucket}")]}))
-    return SAGEMAKER_ROLE
+    """The role the jobs and models run as (SageMaker may assume it), and the data bucket they read."""
+    return execution_role(clients)
 
 
 @pytest.fixture
