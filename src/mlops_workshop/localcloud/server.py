@@ -186,6 +186,7 @@ class LocalCloud:
     def health(self) -> dict[str, Any]:
         return {"status": "running" if self._ready else "starting", "services": self.installed(),
                 "installing": self.waiting(), "changes": self.store.changes, "saved_changes": self.store.saved_changes,
+                "saved_at": self.store.saved_at,
                 "processes": self.processes(), "state_dir": str(self.state_dir)}
 
     def _parse(self, environ: dict[str, Any]) -> tuple[AwsRequest, str | None]:
