@@ -13,7 +13,7 @@ import logging
 import sys
 import traceback
 
-COMMANDS = ("demo", "approve", "localcloud", "benchmark", "validate", "cleanup", "iam-report", "iam-proof")
+COMMANDS = ("demo", "approve", "localcloud", "benchmark", "validate", "cleanup", "traffic", "iam-report", "iam-proof")
 BAD_INPUT, FAILURE = 2, 1
 
 
@@ -88,6 +88,9 @@ def dispatch(command: str, rest: list[str]) -> int:
     if command == "iam-proof":
         from .iam_proof import main as proof_main
         return proof_main(rest)
+    if command == "traffic":
+        from .traffic import main as traffic_main
+        return traffic_main(rest)
     if command == "benchmark":
         from .benchmarks import main as benchmark_main
         return benchmark_main(rest or ["all"])
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                              "benchmark: print the speed and quality figures; validate: check the data repositories; "
                              "cleanup: delete the stacks, buckets and repositories the workshop made; "
                              "iam-report: what each role of the stacks used, never used and was denied; "
-                             "iam-proof: each needed statement of the roles taken out stops the main job")
+                             "iam-proof: each needed statement of the roles taken out stops the main job; "
+                             "traffic: send test rows (or drifted ones) to an endpoint")
     args = parser.parse_args(argv[:1])
     try:
         return dispatch(args.command, argv[1:])

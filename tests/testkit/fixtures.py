@@ -10,8 +10,8 @@ import pytest
 from botocore.config import Config
 
 from mlops_workshop.localcloud import LocalCloud
-from testkit.localcloud import (ARTIFACTS, BUCKET, PIPELINE_ROLE, REGION, ROLE_ARN, SAGEMAKER_ROLE, SOURCES,
-                                PipelineHelpers, allow, create_role, trust, zip_of)
+from testkit.localcloud import (ARTIFACTS, BUCKET, CODEBUILD_ROLE, PIPELINE_ROLE, REGION, ROLE_ARN, SOURCES,
+                                PipelineHelpers, service_role, trust, zip_of)
 
 
 @pytest.fixture
@@ -66,9 +66,7 @@ def make_function(clients):
 
 @pytest.fixture
 def data_bucket(clients):
-    """The data bucket with a tiny training channel (label first, as the contract says), and SAGEMAKER_ROLE, which
-    SageMaker assumes to read it and to write the models."""
-    create_role(clients("iam"), SAGEMAKER_ROLE, "sagemaker.amazonaws.com", allow("s3:*"))
+    """The data bucket with a tiny training channel (label first, as the contract says)."""
     s3 = clients("s3")
     s3.create_bucket(Bucket=BUCKET)
     rows = "\n".join(f"{label},{','.join(['0.5'] * 10)}" for label in (8, 10, 12)) + "\n"
@@ -82,8 +80,9 @@ def aws(cloud, clients):
     """The test's cloud with the roles, buckets and helpers the CodePipeline and CloudFormation tests use."""
     iam = clients("iam")
     # The tests' pipelines may do anything; the IAM tests give theirs narrow roles.
-    create_role(iam, PIPELINE_ROLE, "codepipeline.amazonaws.com", allow())
+    service_role(clients, PIPELINE_ROLE, "codepipeline.amazonaws.com")
     iam.create_role(RoleName="lambda-test", AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
+    service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com")
     s3 = clients("s3")
     for bucket in (ARTIFACTS, SOURCES):
         s3.create_bucket(Bucket=bucket)

@@ -5,7 +5,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from testkit.localcloud import ACCOUNT, IMAGE_URI, SAGEMAKER_ROLE, allow, create_role, endpoint_settled, model_tarball
+from testkit.localcloud import (ACCOUNT, IMAGE_URI, SAGEMAKER_ROLE, allow, create_role, endpoint_settled,
+                                model_tarball)
 from testkit.waiting import wait_for
 
 ROW = ",".join(["0.5"] * 10)

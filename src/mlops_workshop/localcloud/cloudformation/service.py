@@ -7,7 +7,8 @@
 - The resource types moto lacks or gets wrong for the project's templates are provided (resources/):
   AWS::CodeBuild::Project, AWS::CodePipeline::Pipeline (an execution starts on create, as on AWS),
   AWS::SageMaker::Model / EndpointConfig / Endpoint, AWS::ApplicationAutoScaling::ScalableTarget / ScalingPolicy,
-  and Lambda-backed custom resources (Create, Update and Delete requests with a working ResponseURL).
+  AWS::CloudWatch::Alarm, and Lambda-backed custom resources (Create, Update and Delete requests with a working
+  ResponseURL).
 
 A stack's operations act as its service role (RoleARN), which CloudFormation assumes, or else as the caller that began
 them: the resources the local cloud provides call the APIs with those credentials (`LocalResource.client`), and the

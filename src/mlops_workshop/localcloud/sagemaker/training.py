@@ -7,9 +7,9 @@ Training, Uploading) and then Completed, Failed (FailureReason from /opt/ml/outp
 times, the model artifacts and the final metrics the job's MetricDefinitions find in its log
 (<state>/logs/training/<job>.log). What SageMaker does itself (reading the channels, writing the model and the output)
 it does with the job's execution role, and the container gets that role's credentials: a refusal fails the job
-with the AccessDenied message in its FailureReason. The container's output also goes, as it runs, to CloudWatch Logs where SageMaker
-puts it: group /aws/sagemaker/TrainingJobs, stream <job>/algo-1-<epoch seconds of the start>. Final states emit
-"SageMaker Training Job State Change" events.
+with the AccessDenied message in its FailureReason. The container's output also goes, as it runs, to CloudWatch Logs
+where SageMaker puts it: group /aws/sagemaker/TrainingJobs, stream <job>/algo-1-<epoch seconds of the start>. Final
+states emit "SageMaker Training Job State Change" events.
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ class TrainingJob:
         self.log_stream = f"{self.name}/algo-1-{int(time.time())}"
         self.follower = follow(self.cloud, self.region, LOG_GROUP, self.log_stream, self.log_path)
         try:
-            self.run_handle = images.train(image, self.root, self.log_path, env)
+            pulled = images.pull(image, self.request.get("RoleArn"), self.region)
+            self.run_handle = images.train(pulled, self.root, self.log_path, env)
         except ImageError as exc:
             raise JobError(f"ClientError: {exc}") from exc
         if self.stop_requested.is_set():
