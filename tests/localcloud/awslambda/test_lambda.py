@@ -1,4 +1,5 @@
-"""Lambda Invoke runs the deployed code package: results, errors, timeouts, memory, Event invocations."""
+"""Lambda Invoke runs the deployed code package: results, errors, timeouts, memory, Event invocations; a package in
+S3 is read with the caller's credentials."""
 
 import base64
 import json
@@ -7,6 +8,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
+from testkit.localcloud import ACCOUNT, service_role, zip_of
 from testkit.waiting import wait_for
 
 
@@ -184,3 +186,32 @@ def test_logs_go_to_the_functions_logging_config_group(cloud, clients, make_func
     assert lam.get_function_configuration(FunctionName="custom")["LoggingConfig"] == {
         "LogFormat": "JSON", "LogGroup": "/mlops/stack/lambda", "ApplicationLogLevel": "INFO",
         "SystemLogLevel": "INFO"}
+
+
+def test_a_package_in_s3_is_read_with_the_callers_credentials(cloud, clients):
+    function_role = service_role(clients, f"arn:aws:iam::{ACCOUNT}:role/packaged", "lambda.amazonaws.com")
+    clients("s3").create_bucket(Bucket="packages")
+    clients("s3").put_object(Bucket="packages", Key="fn.zip", Body=zip_of({"lambda.py": "def lambda_handler(e, c): 1"}))
+    grants = [{"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:UpdateFunctionCode", "iam:PassRole"],
+               "Resource": "*"}]
+    deployer = service_role(clients, f"arn:aws:iam::{ACCOUNT}:role/deployer", "cloudformation.amazonaws.com", grants)
+    lam = cloud.client("lambda", credentials=cloud.service("iam").credentials_for(deployer,
+                                                                                  "cloudformation.amazonaws.com"))
+    request = {"FunctionName": "packaged", "Runtime": "python3.12", "Handler": "lambda.lambda_handler",
+               "Role": function_role, "Code": {"S3Bucket": "packages", "S3Key": "fn.zip"}}
+    with pytest.raises(ClientError) as refused:
+        lam.create_function(**request)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert refused.value.response["Error"]["Message"] == (
+        "Your access has been denied by S3, please make sure your request credentials have permission to GetObject "
+        "for packages/fn.zip. S3 Error Code: AccessDenied. S3 Error Message: Access Denied")
+    clients("lambda").create_function(**{**request, "Code": {"ZipFile": zip_of({"lambda.py": ""})}})
+    with pytest.raises(ClientError, match="GetObject for packages/fn.zip"):
+        lam.update_function_code(FunctionName="packaged", S3Bucket="packages", S3Key="fn.zip")
+
+    clients("iam").put_role_policy(RoleName="deployer", PolicyName="grants", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": grants + [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::packages/fn.zip"}]}))
+    assert lam.create_function(**{**request, "FunctionName": "packaged-2"})["FunctionName"] == "packaged-2"
+    lam.update_function_code(FunctionName="packaged", S3Bucket="packages", S3Key="fn.zip")

@@ -109,7 +109,10 @@ def test_a_function_needs_the_role_passed_and_its_package_read(aws, clients):
              ["StackSummaries"], what="the failed stack to be deleted")
     aws.cfn.create_stack(StackName="fn", TemplateBody=FUNCTION_STACK, RoleARN=role)
     aws.stack_done("fn")
-    assert failure(aws, "fn").startswith(denial("s3:GetObject", "arn:aws:s3:::stack-code/code/fn.zip"))
+    assert failure(aws, "fn").startswith(
+        'Resource handler returned message: "Your access has been denied by S3, please make sure your request '
+        'credentials have permission to GetObject for stack-code/code/fn.zip. S3 Error Code: AccessDenied. S3 Error '
+        'Message: Access Denied (Service: Lambda, Status Code: 403, Request ID: ')
 
 
 def test_a_stack_without_a_role_acts_as_its_caller(aws, clients, cloud):

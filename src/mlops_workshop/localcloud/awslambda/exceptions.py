@@ -15,3 +15,8 @@ class InvalidRequestContentException(AwsError):
 
 class InvalidParameterValueException(AwsError):
     code = "InvalidParameterValueException"
+
+
+class AccessDeniedException(AwsError):
+    code = "AccessDeniedException"
+    status = 403

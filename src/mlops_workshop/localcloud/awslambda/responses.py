@@ -1,4 +1,5 @@
-"""Lambda's Invoke protocol: RequestResponse, Event and DryRun invocations; FunctionError, LogResult."""
+"""Lambda's Invoke protocol: RequestResponse, Event and DryRun invocations; FunctionError, LogResult. A code package
+in S3 (CreateFunction, UpdateFunctionCode) is read with the caller's credentials, as Lambda reads it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..protocol import AwsError, AwsRequest, AwsResponse, BaseResponses
-from .exceptions import InvalidParameterValueException, InvalidRequestContentException
+from .exceptions import AccessDeniedException, InvalidParameterValueException, InvalidRequestContentException
 
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 LOG_RESULT_BYTES = 4096
@@ -32,6 +33,26 @@ class LambdaResponses(BaseResponses):
         except ValueError as exc:
             raise InvalidRequestContentException(f"Could not parse request body into json: {exc}") from None
         return fn, body
+
+    def create_function(self, req: AwsRequest) -> AwsResponse | None:
+        return self._package_refused(req.json().get("Code") or {})
+
+    def update_function_code(self, req: AwsRequest) -> AwsResponse | None:
+        return self._package_refused(req.json())
+
+    def _package_refused(self, code: dict[str, Any]) -> AwsResponse | None:
+        """Lambda's refusal when the caller may not read the S3 package (None when it may, or none is named)."""
+        bucket, key = code.get("S3Bucket"), code.get("S3Key")
+        iam = self.cloud.service("iam")
+        caller = iam.caller()
+        if not bucket or not key or caller is None or caller.kind == "administrator":
+            return None
+        action = "s3:GetObjectVersion" if code.get("S3ObjectVersion") else "s3:GetObject"
+        if iam.judge(caller, action, f"arn:aws:s3:::{bucket}/{key}").allowed:
+            return None
+        raise AccessDeniedException(
+            f"Your access has been denied by S3, please make sure your request credentials have permission to "
+            f"GetObject for {bucket}/{key}. S3 Error Code: AccessDenied. S3 Error Message: Access Denied")
 
     def invoke(self, req: AwsRequest) -> AwsResponse:
         fn, body = self._function_and_event(req)

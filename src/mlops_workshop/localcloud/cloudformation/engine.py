@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlops_workshop.localcloud.cloudformation")
 
 
-def _reason(exc: BaseException) -> str:
-    """The message a failed resource shows in its event, from whichever layer raised."""
+def _reason(exc: BaseException, resource_type: str | None = None) -> str:
+    """The message a failed resource (of `resource_type`) shows in its event, from whichever layer raised."""
     if isinstance(exc, HandlerDenied):
         return exc.reason()
     response = getattr(exc, "response", None)
@@ -39,7 +39,7 @@ def _reason(exc: BaseException) -> str:
         error = response["Error"]
         if error.get("Code") in ("AccessDenied", "AccessDeniedException"):
             return handler_reason(error.get("Message", ""), None,
-                                  int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 403))
+                                  int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 403), resource_type)
         return f"{error.get('Message') or error.get('Code')} (Service: {error.get('Code', 'Error')})"
     message = getattr(exc, "message", None) or getattr(exc, "description", None) or str(exc)
     return str(message) or type(exc).__name__
@@ -185,9 +185,10 @@ def _build(stack: Stack, resource_map: Any, template: dict[str, Any], logical_id
     try:
         instance = resource_map[logical_id]
     except Exception as exc:
-        log.info("stack %s: %s failed: %s", stack.name, logical_id, _reason(exc))
-        _event(stack, logical_id, kind, f"{verb}_FAILED", _reason(exc))
-        raise ResourceFailed(logical_id, _reason(exc)) from exc
+        reason = _reason(exc, kind)
+        log.info("stack %s: %s failed: %s", stack.name, logical_id, reason)
+        _event(stack, logical_id, kind, f"{verb}_FAILED", reason)
+        raise ResourceFailed(logical_id, reason) from exc
     _event(stack, logical_id, kind, f"{verb}_COMPLETE", None, _physical_id(instance))
     return instance
 

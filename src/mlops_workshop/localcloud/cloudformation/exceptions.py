@@ -35,14 +35,15 @@ class HandlerDenied(Exception):
         return handler_reason(self.message, self.service, self.status)
 
 
-def handler_reason(message: str, service: str | None, status: int) -> str:
+def handler_reason(message: str, service: str | None, status: int, resource_type: str | None = None) -> str:
     """CloudFormation's event reason for a handler's AccessDenied (`service`: botocore's service id, by default that
-    of the refused action's prefix)."""
+    of the refused action's prefix, else that of the resource type: a service's own refusal names no action)."""
     import re
     import uuid
     if service is None:
         found = re.search(r"perform: ([a-z0-9-]+):", message)
-        service = _service_id(found.group(1)) if found else "Unknown"
+        service = (_service_id(found.group(1)) if found else
+                   _service_id(resource_type.split("::")[1].lower()) if resource_type else "Unknown")
     return (f'Resource handler returned message: "{message} (Service: {service}, Status Code: {status}, Request ID: '
             f'{uuid.uuid4()})" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: AccessDenied)')
 

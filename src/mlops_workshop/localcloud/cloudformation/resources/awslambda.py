@@ -23,9 +23,6 @@ class LambdaFunction(LocalResource):
     name_property = "FunctionName"
     attributes = ("Arn", "SnapStartResponse", "SnapStartResponse.ApplyOn", "SnapStartResponse.OptimizationStatus")
 
-    def _client(self) -> Any:
-        return self.service.cloud.client("lambda", self.region)
-
     def _configuration(self) -> dict[str, Any]:
         p = self.properties
         request = {key: p[key] for key in CONFIGURATION if p.get(key) is not None}
@@ -55,9 +52,9 @@ class LambdaFunction(LocalResource):
                 request[key] = p[key]
         if p.get("Tags"):
             request["Tags"] = {str(t["Key"]): str(t["Value"]) for t in p["Tags"]}
-        answer = self._client().create_function(**request)
+        answer = self.client("lambda").create_function(**request)
         if p.get("ReservedConcurrentExecutions") is not None:
-            self._client().put_function_concurrency(
+            self.client("lambda").put_function_concurrency(
                 FunctionName=self.name, ReservedConcurrentExecutions=int(p["ReservedConcurrentExecutions"]))
         self.physical_id = self.name
         self.values = {"Arn": answer["FunctionArn"]}
@@ -68,7 +65,7 @@ class LambdaFunction(LocalResource):
             return super().update(new_name, properties)
         old = self.properties
         self.properties = properties
-        client = self._client()
+        client = self.client("lambda")
         if properties.get("Code") != old.get("Code") or properties.get("Architectures") != old.get("Architectures"):
             code = self._code()
             request = {"ZipFile": code["ZipFile"]} if "ZipFile" in code else {
@@ -80,7 +77,7 @@ class LambdaFunction(LocalResource):
         return self
 
     def remove(self) -> None:
-        self._client().delete_function(FunctionName=self.name)
+        self.client("lambda").delete_function(FunctionName=self.name)
 
 
 class LayerVersion(LocalResource):
@@ -96,11 +93,10 @@ class LayerVersion(LocalResource):
         request = {"LayerName": self.name[:140], "Content": content,
                    **{key: p[key] for key in ("Description", "CompatibleRuntimes", "CompatibleArchitectures",
                                               "LicenseInfo") if p.get(key)}}
-        answer = self.service.cloud.client("lambda", self.region).publish_layer_version(**request)
+        answer = self.client("lambda").publish_layer_version(**request)
         self.physical_id = answer["LayerVersionArn"]
         self.values = {"LayerVersionArn": self.physical_id}
 
     def remove(self) -> None:
         name, version = self.physical_id.rsplit(":", 2)[-2:]
-        self.service.cloud.client("lambda", self.region).delete_layer_version(LayerName=name,
-                                                                              VersionNumber=int(version))
+        self.client("lambda").delete_layer_version(LayerName=name, VersionNumber=int(version))

@@ -47,7 +47,7 @@ class CloudWatchAlarm(LocalResource):
     attributes = ("Arn",)
 
     def create(self) -> None:
-        client = self.service.cloud.client("cloudwatch", self.region)
+        client = self.client("cloudwatch")
         client.put_metric_alarm(**alarm_request(self.name, self.properties))
         self.physical_id = self.name
         arn = client.describe_alarms(AlarmNames=[self.name])["MetricAlarms"][0]["AlarmArn"]
@@ -57,8 +57,8 @@ class CloudWatchAlarm(LocalResource):
         if new_name != self.name:
             return super().update(new_name, properties)
         self.properties = properties
-        self.service.cloud.client("cloudwatch", self.region).put_metric_alarm(**alarm_request(self.name, properties))
+        self.client("cloudwatch").put_metric_alarm(**alarm_request(self.name, properties))
         return self
 
     def remove(self) -> None:
-        self.service.cloud.client("cloudwatch", self.region).delete_alarms(AlarmNames=[self.name])
+        self.client("cloudwatch").delete_alarms(AlarmNames=[self.name])

@@ -19,7 +19,7 @@ class BucketPolicy(LocalResource):
 
     def create(self) -> None:
         bucket = self.properties["Bucket"]
-        self.service.cloud.client("s3", self.region).put_bucket_policy(
+        self.client("s3").put_bucket_policy(
             Bucket=bucket, Policy=_document(self.properties["PolicyDocument"]))
         self.physical_id = bucket
 
@@ -31,7 +31,7 @@ class BucketPolicy(LocalResource):
         return self
 
     def remove(self) -> None:
-        self.service.cloud.client("s3", self.region).delete_bucket_policy(Bucket=self.physical_id)
+        self.client("s3").delete_bucket_policy(Bucket=self.physical_id)
 
 
 class QueuePolicy(LocalResource):
@@ -39,7 +39,7 @@ class QueuePolicy(LocalResource):
     attributes = ("Id",)
 
     def _apply(self, queues: list[str], policy: str) -> None:
-        client = self.service.cloud.client("sqs", self.region)
+        client = self.client("sqs")
         for queue in queues:
             client.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": policy})
 

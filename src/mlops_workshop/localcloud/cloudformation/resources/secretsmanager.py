@@ -18,16 +18,13 @@ class Secret(LocalResource):
     name_property = "Name"
     attributes = ("Id",)
 
-    def _client(self) -> Any:
-        return self.service.cloud.client("secretsmanager", self.region)
-
     def _secret_string(self) -> str | None:
         p = self.properties
         generate = p.get("GenerateSecretString")
         if not generate:
             return p.get("SecretString")
         options = {k: cast(generate[k]) for k, cast in PASSWORD_OPTIONS.items() if k in generate}
-        password = self._client().get_random_password(**options)["RandomPassword"]
+        password = self.client("secretsmanager").get_random_password(**options)["RandomPassword"]
         if generate.get("SecretStringTemplate"):
             return json.dumps({**json.loads(generate["SecretStringTemplate"]),
                                generate["GenerateStringKey"]: password})
@@ -44,7 +41,7 @@ class Secret(LocalResource):
             request["SecretString"] = secret
         if p.get("Tags"):
             request["Tags"] = tag_list(p["Tags"])
-        self.physical_id = self._client().create_secret(**request)["ARN"]
+        self.physical_id = self.client("secretsmanager").create_secret(**request)["ARN"]
         self.values = {"Id": self.physical_id}
 
     def update(self, new_name: str, properties: dict[str, Any]) -> Any:
@@ -58,8 +55,8 @@ class Secret(LocalResource):
                 old.get("SecretString"), old.get("GenerateSecretString")):
             request["SecretString"] = self._secret_string() or ""
         if len(request) > 1:
-            self._client().update_secret(**request)
+            self.client("secretsmanager").update_secret(**request)
         return self
 
     def remove(self) -> None:
-        self._client().delete_secret(SecretId=self.physical_id, ForceDeleteWithoutRecovery=True)
+        self.client("secretsmanager").delete_secret(SecretId=self.physical_id, ForceDeleteWithoutRecovery=True)

@@ -22,7 +22,7 @@ class StateMachine(LocalResource):
             location = p["DefinitionS3Location"]
             request = {"Bucket": location["Bucket"], "Key": location["Key"],
                        **({"VersionId": location["Version"]} if location.get("Version") else {})}
-            text = self.service.cloud.client("s3", self.region).get_object(**request)["Body"].read().decode()
+            text = self.client("s3").get_object(**request)["Body"].read().decode()
         else:
             text = str(p.get("DefinitionString") or "")
         for key, value in (p.get("DefinitionSubstitutions") or {}).items():
@@ -40,7 +40,7 @@ class StateMachine(LocalResource):
 
     def create(self) -> None:
         self.name = self.name[:80]
-        answer = self.service.cloud.client("stepfunctions", self.region).create_state_machine(
+        answer = self.client("stepfunctions").create_state_machine(
             name=self.name, definition=self._definition(), roleArn=self.properties["RoleArn"],
             type=self.properties.get("StateMachineType", "STANDARD"),
             tags=tag_list(self.properties.get("Tags"), "key", "value"), **self._optional())
@@ -52,10 +52,10 @@ class StateMachine(LocalResource):
         if new_name[:80] != self.name or properties.get("StateMachineType") != self.properties.get("StateMachineType"):
             return super().update(new_name, properties)
         self.properties = properties
-        self.service.cloud.client("stepfunctions", self.region).update_state_machine(
+        self.client("stepfunctions").update_state_machine(
             stateMachineArn=self.physical_id, definition=self._definition(), roleArn=properties["RoleArn"],
             **self._optional())
         return self
 
     def remove(self) -> None:
-        self.service.cloud.client("stepfunctions", self.region).delete_state_machine(stateMachineArn=self.physical_id)
+        self.client("stepfunctions").delete_state_machine(stateMachineArn=self.physical_id)
