@@ -19,6 +19,9 @@ LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-test"
 SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-role"
 CODEBUILD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/codebuild-test"
 ALLOW_ALL = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+# What SageMaker needs of an execution role to pull an image from the local ECR.
+ECR_PULL = {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability",
+                                          "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": "*"}
 ARTIFACTS = "pipeline-test-artifacts"
 SOURCES = "pipeline-test-sources"
 BUCKET = f"mlops-data-{REGION}-{ACCOUNT}"
@@ -46,15 +49,6 @@ def allow(*actions: str, resource: str = "*") -> str:
     """An identity policy allowing `actions` (default every action) on `resource`."""
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": list(actions) or "*", "Resource": resource}]})
-
-
-def create_role(iam, arn: str, service: str, policy: str | None = None) -> str:
-    """The role of `arn`, trusted by `service`, with an inline `policy` (none by default); returns its ARN."""
-    name = arn.rsplit("/", 1)[1]
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(service))
-    if policy:
-        iam.put_role_policy(RoleName=name, PolicyName="test", PolicyDocument=policy)
-    return arn
 
 
 def service_role(clients, arn: str, service: str, statements: list | None = None) -> str:

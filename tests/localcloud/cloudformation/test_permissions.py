@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlops_workshop.localcloud.cloudformation.permissions import handler_permissions, needs
-from testkit.localcloud import ACCOUNT, REGION, allow, create_role, zip_of
+from testkit.localcloud import ACCOUNT, REGION, allow, service_role, trust, zip_of
 from testkit.waiting import wait_for
 
 DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/deployer"
@@ -53,7 +53,8 @@ Resources:
 
 def deployer(clients, *actions):
     """The stacks' service role, allowed `actions` (and to describe what it makes)."""
-    return create_role(clients("iam"), DEPLOYER, "cloudformation.amazonaws.com", allow(*actions))
+    return service_role(clients, DEPLOYER, "cloudformation.amazonaws.com",
+                        [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}])
 
 
 def failure(aws, name):
@@ -94,7 +95,7 @@ def test_the_stacks_role_creates_what_it_may_and_its_decisions_are_its_roles(aws
 
 
 def test_a_function_needs_the_role_passed_and_its_package_read(aws, clients):
-    create_role(clients("iam"), FUNCTION_ROLE, "lambda.amazonaws.com")
+    clients("iam").create_role(RoleName="stack-function", AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
     aws.s3.create_bucket(Bucket="stack-code")
     aws.s3.put_object(Bucket="stack-code", Key="code/fn.zip", Body=zip_of({"lambda.py": "def lambda_handler(e, c): 1"}))
     role = deployer(clients, "lambda:CreateFunction", "lambda:GetFunction", "lambda:DeleteFunction")
@@ -145,7 +146,7 @@ Resources:
 
 
 def test_what_the_local_cloud_provides_calls_the_api_as_the_stacks_role(aws, clients):
-    create_role(clients("iam"), f"arn:aws:iam::{ACCOUNT}:role/sagemaker-role", "sagemaker.amazonaws.com")
+    clients("iam").create_role(RoleName="sagemaker-role", AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com"))
     role = deployer(clients, "sagemaker:DescribeModel", "iam:PassRole")
     aws.cfn.create_stack(StackName="model", TemplateBody=MODEL_STACK, RoleARN=role)
     aws.stack_done("model")

@@ -4,7 +4,8 @@ that role, and a refusal fails the action with CodePipeline's words and IAM's me
 import json
 
 import pytest
-from testkit.localcloud import ACCOUNT, ARTIFACTS, REGION, SOURCES, allow, create_role, lambda_action, source_action
+from testkit.localcloud import (ACCOUNT, ARTIFACTS, REGION, SOURCES, lambda_action, service_role, source_action,
+                                trust)
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/narrow-pipeline"
 REPORTS = '''
@@ -26,7 +27,8 @@ ARTIFACT_ACCESS = [statement(["s3:GetObject", "s3:PutObject"], f"arn:aws:s3:::{A
 def pipeline(aws, name, statements, stages):
     """A pipeline whose role allows only `statements`; the message of its first failed action."""
     if name == "first":
-        create_role(aws.clients("iam"), ROLE, "codepipeline.amazonaws.com")
+        aws.clients("iam").create_role(RoleName="narrow-pipeline",
+                                       AssumeRolePolicyDocument=trust("codepipeline.amazonaws.com"))
     aws.clients("iam").put_role_policy(RoleName="narrow-pipeline", PolicyName="pipeline", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": statements}))
     aws.cp.create_pipeline(pipeline={"name": name, "roleArn": ROLE, "stages": stages,
@@ -65,8 +67,8 @@ def test_artifacts_the_role_may_not_write_fail_the_source_saying_which_bucket(aw
 def test_a_build_and_an_invoke_the_role_may_not_start_fail_with_the_access_denied(aws, source):
     aws.clients("codebuild").create_project(
         name="build", source={"type": "CODEPIPELINE", "location": "none", "buildspec": "version: 0.2"},
-        artifacts={"type": "CODEPIPELINE", "location": "pipeline"}, serviceRole=create_role(
-            aws.clients("iam"), f"arn:aws:iam::{ACCOUNT}:role/build-test", "codebuild.amazonaws.com", allow()),
+        artifacts={"type": "CODEPIPELINE", "location": "pipeline"}, serviceRole=service_role(
+            aws.clients, f"arn:aws:iam::{ACCOUNT}:role/build-test", "codebuild.amazonaws.com"),
         environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                      "computeType": "BUILD_GENERAL1_SMALL"})
     build = {"name": "Build", "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild",
@@ -91,8 +93,7 @@ def test_a_build_and_an_invoke_the_role_may_not_start_fail_with_the_access_denie
 
 
 def test_a_deploy_role_the_pipeline_may_not_pass_fails_the_deploy_action(aws, source):
-    deployer = create_role(aws.clients("iam"), f"arn:aws:iam::{ACCOUNT}:role/deploy-test",
-                           "cloudformation.amazonaws.com", allow())
+    deployer = service_role(aws.clients, f"arn:aws:iam::{ACCOUNT}:role/deploy-test", "cloudformation.amazonaws.com")
     deploy = {"name": "Deploy", "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation",
                                                  "version": "1"},
               "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "deployed", "RoleArn": deployer,

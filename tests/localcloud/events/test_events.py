@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from testkit.localcloud import allow, create_role
+from testkit.localcloud import service_role
 from testkit.waiting import wait_for
 
 EVENTS_ROLE = "arn:aws:iam::123456789012:role/events"
@@ -111,7 +111,8 @@ def test_only_the_rules_the_functions_policy_names_deliver_to_it(cloud, clients,
 
 def test_a_matching_event_starts_a_state_machine_target(clients):
     events, sfn = clients("events"), clients("stepfunctions")
-    create_role(clients("iam"), EVENTS_ROLE, "events.amazonaws.com", allow("states:StartExecution"))
+    service_role(clients, EVENTS_ROLE, "events.amazonaws.com",
+                 [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": "*"}])
     machine = sfn.create_state_machine(name="on-event", roleArn="arn:aws:iam::123456789012:role/sfn", definition=json.dumps(
         {"StartAt": "Take", "States": {"Take": {"Type": "Pass", "InputPath": "$.detail", "End": True}}}))
     events.put_rule(Name="to-sfn", EventPattern=json.dumps({"source": ["workshop.test"]}))

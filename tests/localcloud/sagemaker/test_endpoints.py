@@ -5,8 +5,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from testkit.localcloud import (ACCOUNT, IMAGE_URI, SAGEMAKER_ROLE, allow, create_role, endpoint_settled,
-                                model_tarball)
+from testkit.localcloud import (ACCOUNT, ECR_PULL, IMAGE_URI, SAGEMAKER_ROLE, endpoint_settled, model_tarball,
+                                service_role)
 from testkit.waiting import wait_for
 
 ROW = ",".join(["0.5"] * 10)
@@ -135,8 +135,8 @@ def test_endpoints_that_cannot_serve_fail_with_the_reason(clients, data_bucket, 
 
 def test_a_model_whose_role_may_not_read_its_data_fails_the_endpoint_with_the_access_denied(clients, data_bucket):
     sm, s3 = clients("sagemaker"), clients("s3")
-    role = create_role(clients("iam"), f"arn:aws:iam::{ACCOUNT}:role/no-read", "sagemaker.amazonaws.com",
-                       allow("s3:ListBucket"))
+    role = service_role(clients, f"arn:aws:iam::{ACCOUNT}:role/no-read", "sagemaker.amazonaws.com",
+                        [ECR_PULL, {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}])
     s3.put_object(Bucket=data_bucket, Key="models/m/model.tar.gz",
                   Body=model_tarball({"model.json": b'{"mean": 1.0}'}))
     sm.create_model(ModelName="unreadable", ExecutionRoleArn=role, PrimaryContainer={

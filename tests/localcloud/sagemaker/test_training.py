@@ -4,7 +4,7 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-from testkit.localcloud import ACCOUNT, allow, create_role, training_job_done, training_request, untar
+from testkit.localcloud import ACCOUNT, ECR_PULL, service_role, training_job_done, training_request, untar
 from testkit.waiting import wait_for
 
 
@@ -61,11 +61,13 @@ def test_missing_channel_data_fails_as_sagemaker_says(clients, data_bucket):
 
 
 def test_what_the_execution_role_does_not_allow_fails_the_job_with_the_access_denied(clients, cloud, data_bucket):
-    sm, iam = clients("sagemaker"), clients("iam")
-    cannot_list = create_role(iam, f"arn:aws:iam::{ACCOUNT}:role/cannot-list", "sagemaker.amazonaws.com",
-                              allow("s3:GetObject", "s3:PutObject"))
-    cannot_write = create_role(iam, f"arn:aws:iam::{ACCOUNT}:role/cannot-write", "sagemaker.amazonaws.com",
-                               allow("s3:GetObject", "s3:ListBucket"))
+    sm = clients("sagemaker")
+
+    def role(name, *actions):
+        return service_role(clients, f"arn:aws:iam::{ACCOUNT}:role/{name}", "sagemaker.amazonaws.com",
+                            [ECR_PULL, {"Effect": "Allow", "Action": list(actions), "Resource": "*"}])
+    cannot_list = role("cannot-list", "s3:GetObject", "s3:PutObject")
+    cannot_write = role("cannot-write", "s3:GetObject", "s3:ListBucket")
     sm.create_training_job(**training_request("no-list", RoleArn=cannot_list))
     sm.create_training_job(**training_request("no-write", RoleArn=cannot_write))
     job = training_job_done(sm, "no-list")
