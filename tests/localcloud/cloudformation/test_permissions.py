@@ -155,13 +155,28 @@ def test_what_the_local_cloud_provides_calls_the_api_as_the_stacks_role(aws, cli
 
 
 def test_the_calls_named_for_moto_made_types_are_their_handlers_permissions():
-    for kind in ("AWS::IAM::Role", "AWS::Lambda::Function"):
-        for verb in ("create", "update", "delete"):
-            listed = set(handler_permissions(kind, verb))
-            props = {"Policies": [{"PolicyName": "p"}], "ManagedPolicyArns": ["arn:aws:iam::aws:policy/x"],
-                     "Tags": [{"Key": "k", "Value": "v"}], "Role": FUNCTION_ROLE,
-                     "Code": {"S3Bucket": "b", "S3Key": "k", "S3ObjectVersion": "1"}}
-            named = {need[0] for need in needs(kind, verb, "name", props, None)}
-            assert named and named <= listed, (kind, verb, named - listed)
+    for verb in ("create", "update", "delete"):
+        listed = set(handler_permissions("AWS::IAM::Role", verb))
+        props = {"Policies": [{"PolicyName": "p"}], "ManagedPolicyArns": ["arn:aws:iam::aws:policy/x"],
+                 "Tags": [{"Key": "k", "Value": "v"}]}
+        named = {need[0] for need in needs("AWS::IAM::Role", verb, "name", props, None)}
+        assert named and named <= listed, (verb, named - listed)
     assert needs("AWS::Events::Rule", "create", "rule", {}, "Name")[0][0] == "events:PutRule"
     assert needs("AWS::Logs::LogGroup", "delete", "group", {}, "LogGroupName")[0][0] == "logs:DeleteLogGroup"
+
+
+def test_a_roles_update_calls_only_for_what_changed(aws, clients):
+    role = deployer(clients, "iam:CreateRole", "iam:GetRole", "iam:PutRolePolicy")
+    aws.cfn.create_stack(StackName="roles", TemplateBody=ROLE_STACK, RoleARN=role,
+                         Capabilities=["CAPABILITY_NAMED_IAM"])
+    assert aws.stack_done("roles")["StackStatus"] == "CREATE_COMPLETE"
+    aws.cfn.update_stack(StackName="roles", TemplateBody=ROLE_STACK.replace("logs:PutLogEvents", "logs:*"),
+                         RoleARN=role, Capabilities=["CAPABILITY_NAMED_IAM"])
+    assert aws.stack_done("roles")["StackStatus"] == "UPDATE_COMPLETE", aws.events("roles")
+    assert "logs:*" in json.dumps(clients("iam").get_role_policy(RoleName="made-by-the-stack", PolicyName="logs"))
+    aws.cfn.update_stack(StackName="roles", TemplateBody=ROLE_STACK.replace("lambda.amazonaws.com",
+                                                                           "states.amazonaws.com"),
+                         RoleARN=role, Capabilities=["CAPABILITY_NAMED_IAM"])
+    assert aws.stack_done("roles")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    reason = next(r for _, status, r in aws.events("roles") if status == "UPDATE_FAILED")
+    assert reason.startswith(denial("iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/made-by-the-stack"))

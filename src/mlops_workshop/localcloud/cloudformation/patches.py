@@ -205,7 +205,7 @@ def apply(service: "CloudFormationService") -> None:
             properties = parsing.clean_json(dict(resource_json.get("Properties") or {}), resources_map)
             permissions.check(service, resources_map.stack_id, resource_json["Type"], "update",
                               str(getattr(current, "physical_resource_id", logical_id)), properties, region_name,
-                              resource_class.cloudformation_name_type())
+                              resource_class.cloudformation_name_type(), current)
         return MOTO_UPDATE_RESOURCE(logical_id, resource_json, resources_map, account_id, region_name)
 
     def delete_resource(self: Any, parsed_resource: Any, resource_json: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 to its backends directly), judged as the stack's principal before moto acts, so that a stack deployed with a role
 the role does not let make them fails as on AWS, with the resource handler's AccessDenied.
 
-The calls of the types the project's stacks deploy with a service role are spelled out from their properties, as
-CloudFormation's handlers make them (AWS::IAM::Role, AWS::Lambda::Function); any other type is judged by one
+The calls of the moto-made type the project's stacks deploy with a service role are spelled out from its properties,
+as CloudFormation's handler makes them (AWS::IAM::Role; an update calls only for what changed); any other type is
+judged by one
 permission of its handler in CloudFormation's resource schema (cfn-lint ships the schemas): the first of its
 Create/Put/Add actions to create, Update/Put to update, Delete/Remove to delete. The IAM actions' resources come from
 the Service Authorization Reference, built from these parameters, as for any call.
@@ -27,15 +28,17 @@ Needs = list[tuple[Any, ...]]
 VERBS = {"create": ("Create", "Put", "Add"), "update": ("Update", "Put"), "delete": ("Delete", "Remove")}
 
 
-def _role(name: str, p: dict[str, Any], verb: str) -> Needs:
+def _role(name: str, p: dict[str, Any], verb: str, current: Any = None) -> Needs:
     role = {"RoleName": name, "Path": p.get("Path") or "/"}
-    policies = [str(policy.get("PolicyName")) for policy in p.get("Policies") or []]
+    policies = {str(policy.get("PolicyName")): policy.get("PolicyDocument") for policy in p.get("Policies") or []}
     managed = [str(arn) for arn in p.get("ManagedPolicyArns") or []]
     if verb == "delete":
         return ([("iam:ListAttachedRolePolicies", role), ("iam:ListRolePolicies", role)]
                 + [("iam:DetachRolePolicy", {**role, "PolicyArn": arn}) for arn in managed]
                 + [("iam:DeleteRolePolicy", {**role, "PolicyName": policy}) for policy in policies]
                 + [("iam:DeleteRole", role)])
+    if verb == "update" and current is not None:
+        return _role_changes(role, p, policies, managed, current)
     needs: Needs = [("iam:CreateRole", role)] if verb == "create" else [("iam:UpdateAssumeRolePolicy", role)]
     if p.get("Tags"):
         needs.append(("iam:TagRole", role))
@@ -44,25 +47,26 @@ def _role(name: str, p: dict[str, Any], verb: str) -> Needs:
     return needs + [("iam:GetRole", role)] if verb == "create" else needs
 
 
-def _function(name: str, p: dict[str, Any], verb: str) -> Needs:
-    function = {"FunctionName": name}
-    if verb == "delete":
-        return [("lambda:DeleteFunction", function)]
-    needs: Needs = [("lambda:CreateFunction", function)] if verb == "create" else [
-        ("lambda:UpdateFunctionConfiguration", function), ("lambda:UpdateFunctionCode", function)]
-    if p.get("Role"):
-        needs.append(("iam:PassRole", str(p["Role"]), "lambda.amazonaws.com"))
-    code = p.get("Code") or {}
-    if code.get("S3Bucket"):
-        # Lambda reads the package with the caller's permissions.
-        needs.append(("s3:GetObjectVersion" if code.get("S3ObjectVersion") else "s3:GetObject",
-                      {"Bucket": code["S3Bucket"], "Key": code.get("S3Key", "")}))
-    if p.get("Tags"):
-        needs.append(("lambda:TagResource", function))
-    return needs + [("lambda:GetFunction", function)]
+def _role_changes(role: dict[str, Any], p: dict[str, Any], policies: dict[str, Any], managed: list[str],
+                  current: Any) -> Needs:
+    """The calls the role's update handler makes: only for what differs from the role as it is."""
+    def document(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+    needs: Needs = []
+    if document(p.get("AssumeRolePolicyDocument")) != document(current.assume_role_policy_document):
+        needs.append(("iam:UpdateAssumeRolePolicy", role))
+    needs += [("iam:PutRolePolicy", {**role, "PolicyName": name}) for name, policy in policies.items()
+              if name not in current.policies or document(current.policies[name]) != document(policy)]
+    needs += [("iam:DeleteRolePolicy", {**role, "PolicyName": name}) for name in current.policies
+              if name not in policies]
+    needs += [("iam:AttachRolePolicy", {**role, "PolicyArn": arn}) for arn in managed
+              if arn not in current.managed_policies]
+    needs += [("iam:DetachRolePolicy", {**role, "PolicyArn": arn}) for arn in current.managed_policies
+              if arn not in managed]
+    return needs
 
 
-CALLS = {"AWS::IAM::Role": _role, "AWS::Lambda::Function": _function}
+CALLS = {"AWS::IAM::Role": _role}
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,9 +86,11 @@ def handler_permissions(kind: str, verb: str) -> tuple[str, ...]:
     return tuple(((schema.get("handlers") or {}).get(verb) or {}).get("permissions") or ())
 
 
-def needs(kind: str, verb: str, name: str, properties: dict[str, Any], name_property: str | None) -> Needs:
+def needs(kind: str, verb: str, name: str, properties: dict[str, Any], name_property: str | None,
+          current: Any = None) -> Needs:
+    """What the handler calls (`current`: the resource as it is, for an update of a type in CALLS)."""
     if kind in CALLS:
-        return CALLS[kind](name, properties, verb)
+        return CALLS[kind](name, properties, verb, current)
     for permission in handler_permissions(kind, verb):
         if re.match(rf"^[a-z0-9-]+:({'|'.join(VERBS[verb])})", permission):
             return [(permission, {**properties, **({name_property: name} if name_property else {}), "Name": name})]
@@ -92,13 +98,13 @@ def needs(kind: str, verb: str, name: str, properties: dict[str, Any], name_prop
 
 
 def check(service: "CloudFormationService", stack_id: str, kind: str, verb: str, name: str,
-          properties: dict[str, Any], region: str, name_property: str | None = None) -> None:
+          properties: dict[str, Any], region: str, name_property: str | None = None, current: Any = None) -> None:
     """HandlerDenied when the stack's principal may not make the calls of `verb` on this resource."""
     principal = service.principal(stack_id)
     if principal is None or principal.kind == "administrator":
         return
     iam = service.cloud.service("iam")
-    for need in needs(kind, verb, name, properties, name_property):
+    for need in needs(kind, verb, name, properties, name_property, current):
         if need[0] == "iam:PassRole":
             verdict = iam.check_pass_role(principal, need[1], need[2])
             if not verdict.allowed:
