@@ -134,9 +134,12 @@ class LocalCloud:
         """A boto3 client on this cloud, for a call a service makes through the API."""
         return clients.client(self.endpoint_url, service, region or self.region, read_timeout, credentials)
 
-    def child_env(self, extra: dict[str, str] | None = None, region: str | None = None) -> dict[str, str]:
-        """The environment every process the local cloud starts gets: it talks to this cloud."""
-        return clients.child_env(self.endpoint_url, region or self.region, extra=extra)
+    def child_env(self, extra: dict[str, str] | None = None, region: str | None = None,
+                  credentials: dict[str, str] | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment every process the local cloud starts gets: it talks to this cloud, as the administrator
+        or with `credentials` (a role's, from IAM's credentials_for); `base` in place of this process's variables."""
+        return clients.child_env(self.endpoint_url, region or self.region, credentials=credentials, extra=extra,
+                                 base=base)
 
     def log_path(self, kind: str, name: str) -> Path:
         path = self.state_dir / "logs" / kind / f"{name}.log"
