@@ -33,6 +33,7 @@ nbval: setup
 	$(BIN)/python scripts/notebooks.py check
 
 setup: $(STAMP) system-deps
+	@$(BIN)/python -m mlops_workshop.localcloud.pythons || echo "the Lambda and Glue runtimes will be set up on their first run"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

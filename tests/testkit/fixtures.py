@@ -13,6 +13,9 @@ from botocore.config import Config
 from mlops_workshop.localcloud import LocalCloud
 from testkit.localcloud import (ARTIFACTS, BUCKET, REGION, ROLE_ARN, SOURCES, PipelineHelpers, trust, zip_of)
 
+# Functions run with their role's credentials: the test roles may do anything, so tests judge only what they mean to.
+ANYTHING = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
 
 @pytest.fixture
 def cloud_settings():
@@ -56,9 +59,7 @@ def make_function(clients):
     lam = clients("lambda")
     iam = clients("iam")
     iam.create_role(RoleName=ROLE_ARN.rsplit("/", 1)[1], AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
-    # Functions run with their role's credentials: this one may do anything, so tests judge only what they mean to.
-    iam.put_role_policy(RoleName=ROLE_ARN.rsplit("/", 1)[1], PolicyName="anything", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    iam.put_role_policy(RoleName=ROLE_ARN.rsplit("/", 1)[1], PolicyName="anything", PolicyDocument=ANYTHING)
 
     def make(name, code, handler="lambda.lambda_handler", **settings):
         response = lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE_ARN, Handler=handler,
@@ -84,6 +85,7 @@ def aws(cloud, clients):
     iam = clients("iam")
     iam.create_role(RoleName="pipeline-test", AssumeRolePolicyDocument=trust("codepipeline.amazonaws.com"))
     iam.create_role(RoleName="lambda-test", AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
+    iam.put_role_policy(RoleName="lambda-test", PolicyName="anything", PolicyDocument=ANYTHING)
     s3 = clients("s3")
     for bucket in (ARTIFACTS, SOURCES):
         s3.create_bucket(Bucket=bucket)

@@ -3,9 +3,10 @@ Glue's Python shell.
 
 `interpreter("3.12")` is python3.12 from PATH where the machine has it (a pyenv shim is asked for the interpreter it
 stands for), else the Python the local cloud runs on; `Interpreter.describe()` says which. `package_folder(...)`
-installs pip requirements once into a folder the local cloud owns under the cache (`pip install --target`, with the
-interpreter that will import them), under a file lock, logging progress; a folder is complete once its manifest
-(what was asked, what was installed, what was left out and why) is written.
+installs pip requirements once into a virtual environment the local cloud owns under the cache (made by the
+interpreter that will import them; pip uses the index it is configured with), under a file lock, logging progress;
+the isolated code gets only its site-packages on sys.path. A folder is complete once its manifest (what was
+installed, what was left out and why) is written.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ log = logging.getLogger("mlops_workshop.localcloud.pythons")
 
 MANIFEST = "localcloud-manifest.json"
 PIP_TIMEOUT_S = 1800
+# What a virtual environment starts with, to install the rest: never held to its version.
+SET_UP = ("pip", "setuptools", "wheel")
 
 
 def cache_dir() -> Path:
@@ -86,6 +89,15 @@ def _probe(path: str, version: str) -> tuple[str, str] | None:
     return None
 
 
+def sdk_step() -> Step:
+    """boto3 and botocore at the project's pins (standing in for an AWS runtime's, which AWS does not publish),
+    else, on a Python those no longer support, the newest of the minor release line before them."""
+    import importlib.metadata
+    boto3, botocore = importlib.metadata.version("boto3"), importlib.metadata.version("botocore")
+    line = ".".join(boto3.split(".")[:2])
+    return Step.of([f"boto3=={boto3}", f"botocore=={botocore}"], [f"boto3<{line}"], [f"boto3<={boto3}"])
+
+
 def folder_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -94,46 +106,93 @@ class InstallError(RuntimeError):
     """pip could not install what a folder needs; the message ends with pip's last words."""
 
 
-def package_folder(folder: Path, python: Interpreter, attempts: list[list[str]], what: str,
-                   options: list[str] | None = None) -> dict[str, Any]:
-    """Install the first of `attempts` (lists of pip requirement specifiers) that pip can install for `python` into
-    `folder`, once; returns the folder's manifest. Each later attempt is a fallback the manifest names."""
+@dataclass(frozen=True)
+class Step:
+    """One thing a folder holds: alternatives (each a list of pip requirements installed together) tried in order;
+    a required step that none of them installs fails the folder, another is left out and named in the manifest."""
+
+    alternatives: tuple[tuple[str, ...], ...]
+    required: bool = True
+
+    @classmethod
+    def of(cls, *alternatives: list[str] | tuple[str, ...], required: bool = True) -> "Step":
+        return cls(tuple(tuple(a) for a in alternatives), required)
+
+
+def package_folder(folder: Path, python: Interpreter, steps: list[Step], what: str, options: list[str] | None = None,
+                   binary_only: bool = True) -> dict[str, Any]:
+    """Install `steps` for `python` once, in their order, into a virtual environment at `folder` whose
+    site-packages (manifest["site"]) the isolated code gets on its sys.path; returns the folder's manifest. What an
+    earlier step installed holds: later steps are constrained to it, so a library that needs other versions is left
+    out rather than breaking them. InstallError when a required step fails."""
     manifest_path = folder / MANIFEST
     if manifest_path.is_file():
-        return json.loads(manifest_path.read_text())
+        return _manifest(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f".{folder.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if manifest_path.is_file():
-            return json.loads(manifest_path.read_text())
+            return _manifest(folder)
+        for left in folder.parent.glob(f".{folder.name}.*"):
+            if left.is_dir():  # an install a stopped process left half done
+                shutil.rmtree(left, ignore_errors=True)
         pip_log = folder.parent / f"{folder.name}.pip.log"
-        last = ""
-        for number, specs in enumerate(attempts, 1):
-            staging = folder.parent / f".{folder.name}.{uuid.uuid4().hex}"
-            log.info("installing %s for %s into %s (attempt %d of %d: %s); pip's output goes to %s", what,
-                     python.describe(), folder, number, len(attempts), " ".join(specs), pip_log)
-            started = time.monotonic()
-            ok, last = _pip(python, staging, specs, options or [], pip_log)
+        staging = folder.parent / f".{folder.name}.{uuid.uuid4().hex}"
+        log.info("installing %s for %s into %s; pip's output goes to %s", what, python.describe(), folder, pip_log)
+        started = time.monotonic()
+        chosen: list[list[str]] = []
+        left_out: dict[str, str] = {}
+        try:
+            ok, last = _run([python.path, "-m", "venv", str(staging)], pip_log)
             if not ok:
-                shutil.rmtree(staging, ignore_errors=True)
-                log.warning("installing %s failed (attempt %d): %s", what, number, last)
-                continue
-            manifest = {"what": what, "python": python.describe(), "requested": specs, "attempt": number,
-                        "attempts": attempts, "installed": installed_distributions(staging),
+                raise InstallError(f"{python.describe()} could not make a virtual environment: {last}")
+            site = _site(staging, python)
+            for number, step in enumerate(steps, 1):
+                constraints = staging / "constraints.txt"
+                constraints.write_text("".join(f"{name}=={version}\n" for name, version
+                                               in installed_distributions(site).items() if name not in SET_UP))
+                for specs in step.alternatives:
+                    command = [str(staging / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+                               "--no-input", *(["--only-binary=:all:"] if binary_only else []),
+                               *(["-c", str(constraints)] if chosen else []), *(options or []), *specs]
+                    ok, last = _run(command, pip_log)
+                    if ok:
+                        chosen.append(list(specs))
+                        break
+                else:
+                    if step.required:
+                        raise InstallError(f"pip could not install {' '.join(step.alternatives[0])} for "
+                                           f"{python.describe()} (see {pip_log}): {last}")
+                    left_out[" ".join(step.alternatives[0])] = last
+                log.info("%s: step %d of %d done after %.0f s", what, number, len(steps), time.monotonic() - started)
+            manifest = {"what": what, "python": python.describe(), "site": str(site.relative_to(staging)),
+                        "installed_with": chosen, "left_out": left_out, "installed": installed_distributions(site),
                         "seconds": round(time.monotonic() - started, 1)}
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-            shutil.rmtree(folder, ignore_errors=True)
-            os.rename(staging, folder)
-            log.info("installed %s in %.1f s", what, manifest["seconds"])
-            return manifest
-        raise InstallError(f"pip could not install {what} for {python.describe()} (see {pip_log}): {last}")
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        os.rename(staging, folder)
+        log.info("installed %s in %.1f s%s", what, manifest["seconds"],
+                 f"; left out: {', '.join(left_out)}" if left_out else "")
+        return _manifest(folder)
 
 
-def _pip(python: Interpreter, target: Path, specs: list[str], options: list[str], pip_log: Path) -> tuple[bool, str]:
-    # pip runs with the caller's environment (its index, proxy and certificates), never the isolated one.
-    command = [python.path, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-warn-conflicts",
-               "--only-binary=:all:", "--target", str(target), *options, *specs]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+def _manifest(folder: Path) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
+    manifest["site"] = str(folder / manifest["site"])
+    return manifest
+
+
+def _site(venv: Path, python: Interpreter) -> Path:
+    return venv / "lib" / python.tag / "site-packages"
+
+
+def _run(command: list[str], pip_log: Path) -> tuple[bool, str]:
+    """Run a set-up command, its output appended to pip_log; (succeeded, its last error line)."""
+    # Set-up runs with the caller's environment (pip's index, proxy and certificates), never the isolated one.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     with open(pip_log, "a") as out:
         out.write(f"\n$ {' '.join(command)}\n")
         out.flush()
@@ -141,18 +200,38 @@ def _pip(python: Interpreter, target: Path, specs: list[str], options: list[str]
             done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                   timeout=PIP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            return False, f"pip did not finish within {PIP_TIMEOUT_S} s"
+            return False, f"{command[0]} did not finish within {PIP_TIMEOUT_S} s"
     if done.returncode == 0:
         return True, ""
     lines = [line.strip() for line in pip_log.read_text(errors="replace").splitlines() if line.strip()]
     errors = [line for line in lines[-40:] if line.startswith("ERROR")]
-    return False, (errors[-1] if errors else lines[-1] if lines else f"pip exited with {done.returncode}")[:400]
+    return False, (errors[-1] if errors else lines[-1] if lines else f"exit status {done.returncode}")[:400]
 
 
 def installed_distributions(folder: Path) -> dict[str, str]:
-    """{distribution name (lower case): version} of what a --target folder holds."""
+    """{distribution name (lower case): version} of what a site-packages folder holds."""
     found = {}
     for info in folder.glob("*.dist-info"):
         name, _, version = info.name[:-len(".dist-info")].rpartition("-")
         found[name.lower().replace("_", "-")] = version
     return dict(sorted(found.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mlops_workshop.localcloud.pythons`: set up what the project's own functions and ETL job run with
+    (the python3.12 Lambda runtime, Glue's Python shell with the analytics set), so that their first run need not."""
+    from .awslambda.executor import runtime
+    from .glue.environment import GLUE_PYTHON, library_set_folder
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        print(runtime("python3.12").init_line().strip())
+        manifest = library_set_folder("analytics", interpreter(GLUE_PYTHON))
+    except Exception as exc:  # the set-up goes on: each run says again what it lacks
+        print(f"setting up the local cloud's runtimes failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Glue Python shell: {manifest['python']}; left out: {', '.join(manifest['left_out']) or 'nothing'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

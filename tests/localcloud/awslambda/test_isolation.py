@@ -57,6 +57,13 @@ def test_nothing_of_the_projects_environment_reaches_a_function(cloud, clients, 
     assert "PYTHONPATH" not in seen["environ"] and "LEAKED_SETTING" not in seen["environ"]
     assert not any("site-packages" in p and "lambda" not in p for p in seen["path"]), seen["path"]
     assert not any(p.endswith(os.sep + "src") for p in seen["path"])
+    environ = seen["environ"]
+    assert environ["AWS_LAMBDA_FUNCTION_NAME"] == "looks-around" and environ["_HANDLER"] == "lambda.lambda_handler"
+    assert environ["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"
+    assert environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128" and environ["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert environ["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/looks-around"
+    assert environ["AWS_REGION"] == "us-east-1" and environ["AWS_SESSION_TOKEN"]
+    assert environ["AWS_ACCESS_KEY_ID"] != "localcloud", "a function signs with its role, not as the administrator"
     task_root = seen["environ"]["LAMBDA_TASK_ROOT"]
     assert seen["path"][0] == task_root
     assert seen["path"][-1] == seen["environ"]["LAMBDA_RUNTIME_DIR"]

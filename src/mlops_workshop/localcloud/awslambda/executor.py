@@ -9,7 +9,7 @@ it imports its package, its layers, the standard library and the runtime's boto3
 installs once into a folder of its own (`pythons.package_folder`). AWS no longer publishes the SDK version each
 runtime ships ("it depends on the runtime version and your AWS Region"), so the project's boto3 pin stands in for
 it (setting `lambda_runtime_sdk`, a list of pip requirements, replaces it); on a Python the pin does not support,
-the newest boto3 before it.
+the newest boto3 of the release line before it.
 
 The environment's variables are Lambda's (AWS_LAMBDA_FUNCTION_NAME, _HANDLER, LAMBDA_TASK_ROOT, ...), the
 function's own, and its execution role's temporary credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib.metadata
 import io
 import json
 import logging
@@ -83,6 +82,23 @@ class LambdaRuntime:
                 f"Runtime: {self.python.describe()}; {versions} ({self.sdk_dir})\n")
 
 
+def runtime(name: str | None, sdk_specs: list[str] | None = None) -> LambdaRuntime:
+    """The runtime `name` ("python3.12"): its interpreter, and its SDK installed once into the cache."""
+    match = re.fullmatch(r"python(\d+\.\d+)", name or "")
+    if not match:
+        raise LambdaSetupError(f"the local cloud runs Python runtimes only, not {name!r}")
+    python = pythons.interpreter(match.group(1))
+    step = pythons.Step.of(sdk_specs) if sdk_specs else pythons.sdk_step()
+    folder = pythons.cache_dir() / "lambda" / f"{name}-{python.tag}-{pythons.folder_key(step)}"
+    try:
+        manifest = pythons.package_folder(folder, python, [step], f"the {name} runtime's boto3 and botocore")
+    except pythons.InstallError as exc:
+        raise LambdaSetupError(str(exc)) from exc
+    found = LambdaRuntime(name or "", python, Path(manifest["site"]), manifest["installed"])
+    log.info("Lambda runtime %s: %s", name, found.init_line().strip())
+    return found
+
+
 class LambdaExecutor:
     """Runs invocations of moto's LambdaFunction objects in execution environments (child processes)."""
 
@@ -116,24 +132,12 @@ class LambdaExecutor:
             self._discard(env)
 
     def runtime(self, name: str | None) -> LambdaRuntime:
-        """The runtime `name` ("python3.12"): its interpreter, and its SDK installed once (first use) into the cache."""
-        match = re.fullmatch(r"python(\d+\.\d+)", name or "")
-        if not match:
-            raise LambdaSetupError(f"the local cloud runs Python runtimes only, not {name!r}")
+        """The runtime `name` ("python3.12"), set up on its first use."""
+        key = name or ""
         with self._runtime_lock:
-            if name in self._runtimes:
-                return self._runtimes[name]
-            python = pythons.interpreter(match.group(1))
-            attempts = [self.sdk_specs] if self.sdk_specs else _sdk_attempts()
-            folder = pythons.cache_dir() / "lambda" / f"{name}-{python.tag}-{pythons.folder_key(attempts)}"
-            try:
-                manifest = pythons.package_folder(folder, python, attempts, f"the {name} runtime's boto3 and botocore")
-            except pythons.InstallError as exc:
-                raise LambdaSetupError(str(exc)) from exc
-            runtime = LambdaRuntime(name, python, folder, manifest["installed"])
-            log.info("Lambda runtime %s: %s", name, runtime.init_line().strip())
-            self._runtimes[name] = runtime
-            return runtime
+            if key not in self._runtimes:
+                self._runtimes[key] = runtime(name, self.sdk_specs)
+            return self._runtimes[key]
 
     def code_dir(self, fn: Any) -> Path:
         """The function's code package unpacked once into a folder named by the package's SHA-256."""
@@ -169,20 +173,23 @@ class LambdaExecutor:
             raise LambdaSetupError(f"cannot read the code package of {fn.function_name} from "
                                    f"s3://{bucket}/{key}: {exc}") from exc
 
-    def credentials(self, fn: Any) -> dict[str, str]:
+    def credentials(self, fn: Any) -> dict[str, str] | None:
         """Temporary credentials of the function's execution role, as Lambda assumes it (the session is named by
-        the function); AWS's AccessDeniedException when the role no longer lets Lambda assume it."""
+        the function); AWS's AccessDeniedException when the role no longer lets Lambda assume it (with IAM off, a
+        role that does not exist leaves the function the administrator's credentials)."""
         from ..iam.exceptions import AssumeRoleRefused
+        iam = self.cloud.service("iam")
         try:
-            return self.cloud.service("iam").credentials_for(fn.role, "lambda.amazonaws.com",
-                                                             session_name=fn.function_name,
-                                                             duration_seconds=self.session_s)
+            return iam.credentials_for(fn.role, "lambda.amazonaws.com", session_name=fn.function_name,
+                                       duration_seconds=self.session_s)
         except AssumeRoleRefused:
+            if not iam.enforcing:
+                return None
             raise AwsError("The role defined for the function cannot be assumed by Lambda.", "AccessDeniedException",
                            403) from None
 
     def environment(self, fn: Any, code_dir: Path, opt_dir: Path, runtime: LambdaRuntime,
-                    credentials: dict[str, str], tmp: Path) -> dict[str, str]:
+                    credentials: dict[str, str] | None, tmp: Path) -> dict[str, str]:
         """The variables of an execution environment: the function's own, then Lambda's, its role's credentials and
         the cloud's endpoint; nothing of the local cloud's own environment."""
         now = datetime.datetime.now(timezone.utc)
@@ -457,14 +464,8 @@ def _unpacked(root: Path, key: str, archives: list[bytes], what: str) -> Path:
     return target
 
 
-def _sdk_attempts() -> list[list[str]]:
-    """The project's boto3 pin (standing in for the runtime's), else the newest boto3 before it for that Python."""
-    boto3, botocore = importlib.metadata.version("boto3"), importlib.metadata.version("botocore")
-    return [[f"boto3=={boto3}", f"botocore=={botocore}"], [f"boto3<={boto3}"]]
-
-
-def _expiry(credentials: dict[str, str], session_s: int) -> float:
-    stamp = credentials.get("Expiration")
+def _expiry(credentials: dict[str, str] | None, session_s: int) -> float:
+    stamp = (credentials or {}).get("Expiration")
     if not stamp:
         return time.time() + session_s
     return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
