@@ -62,7 +62,8 @@ def make_function(clients):
     iam.put_role_policy(RoleName=ROLE_ARN.rsplit("/", 1)[1], PolicyName="anything", PolicyDocument=ANYTHING)
 
     def make(name, code, handler="lambda.lambda_handler", **settings):
-        response = lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE_ARN, Handler=handler,
+        settings.setdefault("Runtime", "python3.12")
+        response = lam.create_function(FunctionName=name, Role=ROLE_ARN, Handler=handler,
                                        Code={"ZipFile": zip_of({"lambda.py": code})}, **settings)
         return response["FunctionArn"]
     return make

@@ -114,3 +114,15 @@ def test_a_package_that_brings_its_own_boto3_uses_it(clients, make_function):
     lam.create_function(FunctionName="own-boto3", Runtime="python3.12", Role=ROLE_ARN, Handler="lambda.lambda_handler",
                         Code={"ZipFile": zip_of({"lambda.py": code, "boto3/__init__.py": "__version__ = 'packaged'\n"})})
     assert payload_of(lam.invoke(FunctionName="own-boto3")) == "packaged"
+
+
+def test_a_python39_function_runs_on_python39_where_the_machine_has_it(clients, make_function):
+    code = ("import sys\n\ndef lambda_handler(event, context):\n"
+            "    if event.get('fail'):\n        raise KeyError('asked to fail')\n"
+            "    return '%d.%d' % sys.version_info[:2]\n")
+    make_function("older", code, Runtime="python3.9")
+    lam = clients("lambda")
+    assert payload_of(lam.invoke(FunctionName="older")) == pythons.interpreter("3.9").version
+    failed = lam.invoke(FunctionName="older", Payload=b'{"fail": true}')
+    assert failed["FunctionError"] == "Unhandled"
+    assert payload_of(failed)["errorType"] == "KeyError"

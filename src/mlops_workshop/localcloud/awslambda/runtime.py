@@ -116,7 +116,9 @@ def invoke(function, request):
         result = function(event, LambdaContext(request))
     except Exception as exc:
         stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
-        print(f"[ERROR] {type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc)),
+        # The three-argument form: the runtime may be Python 3.9.
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        print(f"[ERROR] {type(exc).__name__}: {exc}\n" + trace,
               file=sys.stderr, flush=True)
         return {"error": error_payload(type(exc).__name__, str(exc), request_id, stack)}
     try:
