@@ -217,14 +217,27 @@ def installed_distributions(folder: Path) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def project_runtimes() -> list[str]:
+    """The Lambda runtimes the repository's templates name (a Runtime, or a parameter's default or allowed value)."""
+    import re
+    from mlops_workshop import REPO_ROOT
+    found: set[str] = set()
+    for folder in ("cloudformation", "container", "tests/system_test"):
+        for template in sorted((REPO_ROOT / folder).rglob("*.y*ml")):
+            found |= set(re.findall(r"\bpython3\.\d+\b", template.read_text(errors="replace")))
+    return sorted(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m mlops_workshop.localcloud.pythons`: set up what the project's own functions and ETL job run with
-    (the python3.12 Lambda runtime, Glue's Python shell with the analytics set), so that their first run need not."""
+    (the Lambda runtimes its templates name, Glue's Python shell with the analytics set), so that their first run
+    need not."""
     from .awslambda.executor import runtime
     from .glue.environment import GLUE_PYTHON, library_set_folder
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        print(runtime("python3.12").init_line().strip())
+        for name in project_runtimes():
+            print(runtime(name).init_line().strip())
         manifest = library_set_folder("analytics", interpreter(GLUE_PYTHON))
     except Exception as exc:  # the set-up goes on: each run says again what it lacks
         print(f"setting up the local cloud's runtimes failed: {exc}", file=sys.stderr)
