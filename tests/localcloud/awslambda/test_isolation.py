@@ -112,7 +112,8 @@ def test_a_package_that_brings_its_own_boto3_uses_it(clients, make_function):
     lam = clients("lambda")
     # make_function made the role; this package holds more than lambda.py.
     lam.create_function(FunctionName="own-boto3", Runtime="python3.12", Role=ROLE_ARN, Handler="lambda.lambda_handler",
-                        Code={"ZipFile": zip_of({"lambda.py": code, "boto3/__init__.py": "__version__ = 'packaged'\n"})})
+                        Code={"ZipFile": zip_of({"lambda.py": code,
+                                                 "boto3/__init__.py": "__version__ = 'packaged'\n"})})
     assert payload_of(lam.invoke(FunctionName="own-boto3")) == "packaged"
 
 

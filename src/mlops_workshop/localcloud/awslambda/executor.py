@@ -74,12 +74,13 @@ class LambdaRuntime:
     python: pythons.Interpreter
     sdk_dir: Path
     sdk: dict[str, str]
+    sdk_source: str = "the project's boto3 pin, standing in for the runtime's"
 
     def init_line(self) -> str:
         """Lambda's INIT_START line, saying which Python and which SDK run here."""
         versions = ", ".join(f"{name} {self.sdk[name]}" for name in ("boto3", "botocore") if name in self.sdk)
         return (f"INIT_START Runtime Version: {self.name.replace('python', 'python:')}.localcloud\t"
-                f"Runtime: {self.python.describe()}; {versions} ({self.sdk_dir})\n")
+                f"Runtime: {self.python.describe()}; {versions} ({self.sdk_source}, in {self.sdk_dir})\n")
 
 
 def runtime(name: str | None, sdk_specs: list[str] | None = None) -> LambdaRuntime:
@@ -94,7 +95,8 @@ def runtime(name: str | None, sdk_specs: list[str] | None = None) -> LambdaRunti
         manifest = pythons.package_folder(folder, python, [step], f"the {name} runtime's boto3 and botocore")
     except pythons.InstallError as exc:
         raise LambdaSetupError(str(exc)) from exc
-    found = LambdaRuntime(name or "", python, Path(manifest["site"]), manifest["installed"])
+    found = LambdaRuntime(name or "", python, Path(manifest["site"]), manifest["installed"],
+                          *(["setting lambda_runtime_sdk"] if sdk_specs else []))
     log.info("Lambda runtime %s: %s", name, found.init_line().strip())
     return found
 
