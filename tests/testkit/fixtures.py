@@ -3,7 +3,6 @@ port, boto3 clients pointed at it, and the set-ups several services' tests share
 
 from __future__ import annotations
 
-import json
 import urllib.request
 
 import boto3
@@ -11,10 +10,8 @@ import pytest
 from botocore.config import Config
 
 from mlops_workshop.localcloud import LocalCloud
-from testkit.localcloud import (ARTIFACTS, BUCKET, REGION, ROLE_ARN, SOURCES, PipelineHelpers, trust, zip_of)
-
-# Functions run with their role's credentials: the test roles may do anything, so tests judge only what they mean to.
-ANYTHING = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+from testkit.localcloud import (ARTIFACTS, BUCKET, CODEBUILD_ROLE, LAMBDA_ROLE, REGION, ROLE_ARN, SOURCES,
+                                PipelineHelpers, service_role, trust, zip_of)
 
 
 @pytest.fixture
@@ -57,9 +54,8 @@ def clients(cloud):
 def make_function(clients):
     """make_function(name, code, **settings) -> the function's ARN; code is lambda.py's text."""
     lam = clients("lambda")
-    iam = clients("iam")
-    iam.create_role(RoleName=ROLE_ARN.rsplit("/", 1)[1], AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
-    iam.put_role_policy(RoleName=ROLE_ARN.rsplit("/", 1)[1], PolicyName="anything", PolicyDocument=ANYTHING)
+    # Functions run with their role's credentials: this one may do anything, so tests judge only what they mean to.
+    service_role(clients, ROLE_ARN, "lambda.amazonaws.com")
 
     def make(name, code, handler="lambda.lambda_handler", **settings):
         settings.setdefault("Runtime", "python3.12")
@@ -85,8 +81,9 @@ def aws(cloud, clients):
     """The test's cloud with the roles, buckets and helpers the CodePipeline and CloudFormation tests use."""
     iam = clients("iam")
     iam.create_role(RoleName="pipeline-test", AssumeRolePolicyDocument=trust("codepipeline.amazonaws.com"))
-    iam.create_role(RoleName="lambda-test", AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
-    iam.put_role_policy(RoleName="lambda-test", PolicyName="anything", PolicyDocument=ANYTHING)
+    # Functions run with their role's credentials: this one may do anything, so tests judge only what they mean to.
+    service_role(clients, LAMBDA_ROLE, "lambda.amazonaws.com")
+    service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com")
     s3 = clients("s3")
     for bucket in (ARTIFACTS, SOURCES):
         s3.create_bucket(Bucket=bucket)
