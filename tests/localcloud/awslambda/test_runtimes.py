@@ -71,8 +71,6 @@ def test_a_stack_gets_the_refusal_as_the_functions_create_failed_reason(clients,
     assert stack["StackStatus"] == "CREATE_FAILED"
     events = cfn.describe_stack_events(StackName="old-runtime")["StackEvents"]
     [failed] = [e for e in events if e["LogicalResourceId"] == "Old" and e["ResourceStatus"] == "CREATE_FAILED"]
-    reason = failed["ResourceStatusReason"]
-    assert reason.startswith(f'Resource handler returned message: "{refused("python3.7")} (Service: Lambda, '
-                             'Status Code: 400, Request ID: ')
-    assert reason.endswith("HandlerErrorCode: InvalidRequest)")
+    assert refused("python3.7") in failed["ResourceStatusReason"]
+    assert "InvalidParameterValueException" in failed["ResourceStatusReason"]
     assert [f for f in clients("lambda").list_functions()["Functions"] if f["Runtime"] == "python3.7"] == []

@@ -3,13 +3,12 @@
 LoggingConfig, which moto drops: kept from CreateFunction, UpdateFunctionConfiguration and CloudFormation, answered
 in GetFunction(Configuration) as Lambda does (its default group /aws/lambda/<name>, format Text), and where the
 invocations' logs go; and the runtimes AWS no longer allows (models.runtime_refusal), refused by CreateFunction,
-UpdateFunctionConfiguration and UpdateFunctionCode with Lambda's InvalidParameterValueException, and by a stack's
-AWS::Lambda::Function with the reason CloudFormation gives."""
+UpdateFunctionConfiguration and UpdateFunctionCode with Lambda's InvalidParameterValueException (a stack's
+AWS::Lambda::Function is made through CreateFunction, so it fails with that message)."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from moto.awslambda.exceptions import InvalidParameterValueException
@@ -47,12 +46,6 @@ def refuse_runtime(runtime: str | None, change: str) -> None:
     refusal = runtime_refusal(runtime, change)
     if refusal:
         raise InvalidParameterValueException(refusal)
-
-
-def handler_message(message: str) -> str:
-    """A resource's CREATE_FAILED reason as CloudFormation gives a Lambda refusal."""
-    return (f'Resource handler returned message: "{message} (Service: Lambda, Status Code: 400, Request ID: '
-            f'{uuid.uuid4()})" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: InvalidRequest)')
 
 
 def apply(service: "LambdaService") -> None:
@@ -103,10 +96,7 @@ def apply(service: "LambdaService") -> None:
 
     def create_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any,
                                         **kwargs: Any) -> Any:
-        try:
-            fn = original_from_cloudformation(cls, resource_name, cloudformation_json, *args, **kwargs)
-        except InvalidParameterValueException as exc:
-            raise AwsError(handler_message(exc.message), exc.error_type, 400) from None
+        fn = original_from_cloudformation(cls, resource_name, cloudformation_json, *args, **kwargs)
         given = (cloudformation_json.get("Properties") or {}).get("LoggingConfig")
         if given:
             set_logging_config(fn, given)
