@@ -1,7 +1,10 @@
-"""moto's /moto-api/reset stops the builds that run and forgets them: a project created again after it starts from
-build number 1 and knows none of the old builds."""
+"""What moto's own tests found: /moto-api/reset stops the builds that run and forgets them (a project created again
+after it starts from build number 1 and knows none of the old builds); build ids of the wrong shape are refused."""
 
 import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
 
 from testkit.localcloud import zip_of
 from testkit.waiting import wait_for
@@ -41,3 +44,13 @@ def test_a_reset_stops_the_running_builds_and_forgets_them(cloud, clients):
     assert cb.list_builds_for_project(projectName="resettable")["ids"] == [new["id"]]
     assert cb.batch_get_builds(ids=[old])["buildsNotFound"] == [old]
     cb.stop_build(id=new["id"])
+
+
+def test_a_build_id_not_shaped_project_colon_uuid_is_invalid_input(clients):
+    cb = clients("codebuild")
+    for call in (lambda: cb.batch_get_builds(ids=["some_project-1234"]), lambda: cb.stop_build(id="some_project")):
+        with pytest.raises(ClientError) as error:
+            call()
+        assert error.value.response["Error"]["Code"] == "InvalidInputException"
+        assert error.value.response["Error"]["Message"] == "Invalid build ID provided"
+    assert cb.batch_get_builds(ids=["gone:0f1e2d3c"])["buildsNotFound"] == ["gone:0f1e2d3c"]
