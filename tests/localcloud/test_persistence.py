@@ -13,10 +13,11 @@ import pytest
 from mlops_workshop.localcloud import lifecycle, persistence
 from mlops_workshop.localcloud.processes import TABLE, start_time
 from mlops_workshop.modelserver import free_port
-from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, model_tarball, training_request, trust, zip_of)
+from testkit.localcloud import (BUCKET, CODEBUILD_ROLE, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, execution_role,
+                                model_tarball, service_role, training_request, trust, zip_of)
 from testkit.waiting import wait_for
 
-SETTINGS = {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60, "persist_interval_s": 0.2,
+SETTINGS = {"image_contexts": {"abalone": str(FAKE_IMAGE)}, "endpoint_ready_timeout": 60, "persist_interval_s": 0.2,
             "codepipeline": {"poll_seconds": 0}}
 
 
@@ -107,6 +108,7 @@ def test_a_kill_loses_at_most_the_last_interval_and_work_in_flight_ends_saying_s
     s3.create_bucket(Bucket=BUCKET)
     rows = "\n".join(f"{label},{','.join(['0.5'] * 10)}" for label in (8, 10, 12)) + "\n"
     s3.put_object(Bucket=BUCKET, Key="training/train.csv", Body=rows.encode())
+    execution_role(daemon.client)
     sm.create_training_job(**training_request("in-flight", {"sleep": "60"}))
     wait_for(lambda: sm.describe_training_job(TrainingJobName="in-flight")["SecondaryStatus"] == "Training", 30)
     glue = daemon.client("glue")
@@ -133,6 +135,7 @@ def test_an_endpoint_that_served_serves_again_before_start_returns(daemon):
     s3, sm = daemon.client("s3"), daemon.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=model_tarball({"model.json": b'{"mean": 4.5}'}))
+    execution_role(daemon.client)
     sm.create_model(ModelName="kept", ExecutionRoleArn=SAGEMAKER_ROLE,
                     PrimaryContainer={"Image": IMAGE_URI, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"})
     sm.create_endpoint_config(EndpointConfigName="kept", ProductionVariants=[{
@@ -269,7 +272,8 @@ def test_an_execution_and_a_build_in_flight_end_saying_the_cloud_stopped(daemon)
                                                                                  "    commands:\n      - sleep 60\n"}))
     build = daemon.client("codebuild")
     build.create_project(name="slow", source={"type": "S3", "location": "sources/src.zip"},
-                         artifacts={"type": "NO_ARTIFACTS"}, serviceRole=role["Role"]["Arn"],
+                         artifacts={"type": "NO_ARTIFACTS"},
+                         serviceRole=service_role(daemon.client, CODEBUILD_ROLE, "codebuild.amazonaws.com"),
                          environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                       "computeType": "BUILD_GENERAL1_SMALL"})
     build_id = build.start_build(projectName="slow")["build"]["id"]

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlops_workshop import REPO_ROOT
-from testkit.localcloud import ARTIFACTS, FAKE_IMAGE
+from testkit.localcloud import ARTIFACTS, FAKE_IMAGE, SAGEMAKER_ROLE, execution_role
 from testkit.waiting import wait_for
 
 TEMPLATE = REPO_ROOT / "container" / "assets" / "deploy-model-Prd.yml"
@@ -18,7 +18,7 @@ ROW = ",".join(["0.5"] * 10)
 
 @pytest.fixture
 def cloud_settings():
-    return {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60,
+    return {"image_contexts": {"abalone": str(FAKE_IMAGE)}, "endpoint_ready_timeout": 60,
             "codepipeline": {"poll_seconds": 0}, "cloudformation": {"resource_timeout_seconds": 60}}
 
 
@@ -43,12 +43,13 @@ def package(aws, mean):
 def test_the_prd_template_deploys_updates_in_place_and_deletes(aws):
     sm = aws.clients("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="abalone")
+    execution_role(aws.clients)
     runtime = aws.clients("sagemaker-runtime")
     first, second = package(aws, 11.0), package(aws, 7.0)
 
     def parameters(package_arn, execution):
         values = {"ModelName": "abalone", "EndpointName": "abalone-prd", "ModelPackageArn": package_arn,
-                  "RoleArn": "arn:aws:iam::123456789012:role/sagemaker", "InstanceType": "ml.t2.medium",
+                  "RoleArn": SAGEMAKER_ROLE, "InstanceType": "ml.t2.medium",
                   "DataCaptureUri": f"s3://{ARTIFACTS}/capture", "PipelineExecutionId": execution}
         return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
 

@@ -68,6 +68,7 @@ CALLS = [
     ("GlueRole", "s3", "put_object", {"Bucket": ARTIFACTS, "Key": "e1/input/training/train.csv", "Body": b"x"}),
     ("GlueRole", "cloudwatch", "put_metric_data", {"Namespace": "Glue", "MetricData": [{"MetricName": "m",
                                                                                       "Value": 1.0}]}),
+    ("RetrainRole", "codepipeline", "start_pipeline_execution", {"name": "mlops"}),
     ("CloudFormationRole", "sagemaker", "create_model", {"ModelName": "abalone-dev-m1",
                                                          "ExecutionRoleArn": SAGEMAKER_ROLE}),
     ("CloudFormationRole", "sagemaker", "create_endpoint", {"EndpointName": "abalone-dev",
@@ -86,6 +87,8 @@ REFUSED = [
     ("LambdaRole", "glue", "create_job", {"Name": "abalone-preprocess", "Role": SAGEMAKER_ROLE, "Command": {}}),
     ("SageMakerRole", "cloudwatch", "put_metric_data", {"Namespace": "Glue", "MetricData": []}),
     ("PipelineRole", "cloudformation", "create_stack", {"StackName": "another-stack", "TemplateBody": "{}"}),
+    ("RetrainRole", "codepipeline", "start_pipeline_execution", {"name": "another-pipeline"}),
+    ("RetrainRole", "codepipeline", "stop_pipeline_execution", {"pipelineName": "mlops", "pipelineExecutionId": "e1"}),
 ]
 
 

@@ -17,6 +17,7 @@ from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.core.responses import ActionResult
+from moto.logs.models import LogGroup
 
 from . import templates, transforms
 from .resources import RESOURCE_TYPES, CustomResource
@@ -36,6 +37,7 @@ MOTO_RESOURCE_DTO = cfn_responses.StackResourceDTO.__init__
 MOTO_RESPONSE_CREATE_CHANGE_SET = cfn_responses.CloudFormationResponse.create_change_set
 MOTO_CREATE_CHANGE_SET = CloudFormationBackend.create_change_set
 MOTO_TEMPLATE_FROM_S3 = cfn_models.get_stack_from_s3_url
+MOTO_LOG_GROUP_ATTRIBUTE = LogGroup.get_cfn_attribute
 
 
 def check_stack_name(name: str | None) -> None:
@@ -167,6 +169,11 @@ def apply(service: "CloudFormationService") -> None:
         if last is not None:
             self.resource_status = last.resource_status
 
+    # A log group's Arn attribute ends with ":*" in AWS (it covers the group's streams); moto's has no suffix.
+    def log_group_attribute(self: Any, attribute_name: str) -> str:
+        value = MOTO_LOG_GROUP_ATTRIBUTE(self, attribute_name)
+        return f"{value}:*" if attribute_name == "Arn" else value
+
     engine = service.engine
     _clear_caches()
     for owner, name, replacement in (
@@ -192,7 +199,8 @@ def apply(service: "CloudFormationService") -> None:
              lambda self, *a, **k: engine.create_change_set(self, *a, **k)),
             (Stack, "has_template", has_template),
             (cfn_models, "get_stack_from_s3_url", template_from_s3),
-            (cfn_responses, "get_stack_from_s3_url", template_from_s3)):
+            (cfn_responses, "get_stack_from_s3_url", template_from_s3),
+            (LogGroup, "get_cfn_attribute", log_group_attribute)):
         service.patches.replace(owner, name, replacement)
 
 

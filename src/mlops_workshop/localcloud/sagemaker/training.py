@@ -159,7 +159,8 @@ class TrainingJob:
         self.log_stream = f"{self.name}/algo-1-{int(time.time())}"
         self.follower = follow(self.cloud, self.region, LOG_GROUP, self.log_stream, self.log_path)
         try:
-            self.run_handle = images.train(image, self.root, self.log_path, env)
+            pulled = images.pull(image, self.request.get("RoleArn"), self.region)
+            self.run_handle = images.train(pulled, self.root, self.log_path, env)
         except ImageError as exc:
             raise JobError(f"ClientError: {exc}") from exc
         if self.stop_requested.is_set():

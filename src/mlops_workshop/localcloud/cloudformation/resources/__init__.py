@@ -6,7 +6,7 @@ from .autoscaling import ScalableTarget, ScalingPolicy
 from .awslambda import LambdaFunction, LayerVersion
 from .base import LocalResource
 from .cdk import CdkMetadata
-from .cloudwatch import Alarm
+from .cloudwatch import CloudWatchAlarm
 from .codebuild import CodeBuildProject
 from .codepipeline import CodePipelinePipeline
 from .custom import CustomResource
@@ -18,7 +18,7 @@ from .stepfunctions import StateMachine
 RESOURCE_TYPES: dict[str, type[LocalResource]] = {
     cls.type_name: cls for cls in (CodeBuildProject, CodePipelinePipeline, SageMakerModel, SageMakerEndpointConfig,
                                    SageMakerEndpoint, ScalableTarget, ScalingPolicy, CustomResource, LambdaFunction,
-                                   StateMachine, LayerVersion, BucketPolicy, QueuePolicy, Secret, Alarm,
+                                   StateMachine, LayerVersion, BucketPolicy, QueuePolicy, Secret, CloudWatchAlarm,
                                    CdkMetadata)
 }
 

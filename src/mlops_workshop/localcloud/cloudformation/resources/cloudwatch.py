@@ -1,41 +1,63 @@
-"""AWS::CloudWatch::Alarm through CloudWatch's PutMetricAlarm, so that the alarm is CloudWatch's own."""
+"""AWS::CloudWatch::Alarm (moto has no CloudFormation model for it): PutMetricAlarm on create and update (an
+alarm's update keeps its state, as CloudWatch does), DeleteAlarms on delete; Ref is the name, Arn its attribute."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import LocalResource, as_bool
+from .base import LocalResource, as_bool, tag_list
 
-AS_GIVEN = ("AlarmDescription", "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "ComparisonOperator",
-            "TreatMissingData", "Unit", "ThresholdMetricId", "EvaluateLowSampleCountPercentile", "Metrics",
-            "AlarmActions", "OKActions", "InsufficientDataActions", "Dimensions")
-INTEGERS = ("Period", "EvaluationPeriods", "DatapointsToAlarm")
+NUMBERS = {"EvaluationPeriods": int, "DatapointsToAlarm": int, "Period": int, "Threshold": float}
 
 
-class Alarm(LocalResource):
+def alarm_request(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """PutMetricAlarm's request from the resource's properties (CloudFormation passes numbers as strings)."""
+    request: dict[str, Any] = {"AlarmName": name}
+    for key in ("AlarmDescription", "ComparisonOperator", "Dimensions", "EvaluateLowSampleCountPercentile",
+                "ExtendedStatistic", "MetricName", "Namespace", "Statistic", "ThresholdMetricId", "TreatMissingData",
+                "Unit", "AlarmActions", "OKActions", "InsufficientDataActions"):
+        if p.get(key) is not None:
+            request[key] = p[key]
+    for key, kind in NUMBERS.items():
+        if p.get(key) is not None:
+            request[key] = kind(p[key])
+    if p.get("ActionsEnabled") is not None:
+        request["ActionsEnabled"] = as_bool(p["ActionsEnabled"])
+    if p.get("Metrics"):
+        request["Metrics"] = [_query(q) for q in p["Metrics"]]
+    if p.get("Tags"):
+        request["Tags"] = tag_list(p["Tags"])
+    return request
+
+
+def _query(query: dict[str, Any]) -> dict[str, Any]:
+    found = dict(query)
+    if "ReturnData" in found:
+        found["ReturnData"] = as_bool(found["ReturnData"])
+    if "Period" in found:
+        found["Period"] = int(found["Period"])
+    if found.get("MetricStat"):
+        found["MetricStat"] = {**found["MetricStat"], "Period": int(found["MetricStat"]["Period"])}
+    return found
+
+
+class CloudWatchAlarm(LocalResource):
     type_name = "AWS::CloudWatch::Alarm"
     name_property = "AlarmName"
     attributes = ("Arn",)
 
     def create(self) -> None:
-        p = self.properties
-        request: dict[str, Any] = {"AlarmName": self.name}
-        request.update({key: p[key] for key in AS_GIVEN if p.get(key) is not None})
-        request.update({key: int(p[key]) for key in INTEGERS if p.get(key) is not None})
-        if p.get("Threshold") is not None:
-            request["Threshold"] = float(p["Threshold"])
-        if p.get("ActionsEnabled") is not None:
-            request["ActionsEnabled"] = as_bool(p["ActionsEnabled"])
         client = self.service.cloud.client("cloudwatch", self.region)
-        client.put_metric_alarm(**request)
+        client.put_metric_alarm(**alarm_request(self.name, self.properties))
         self.physical_id = self.name
-        self.values = {"Arn": client.describe_alarms(AlarmNames=[self.name])["MetricAlarms"][0]["AlarmArn"]}
+        arn = client.describe_alarms(AlarmNames=[self.name])["MetricAlarms"][0]["AlarmArn"]
+        self.values = {"Arn": arn}
 
     def update(self, new_name: str, properties: dict[str, Any]) -> Any:
         if new_name != self.name:
             return super().update(new_name, properties)
         self.properties = properties
-        self.create()
+        self.service.cloud.client("cloudwatch", self.region).put_metric_alarm(**alarm_request(self.name, properties))
         return self
 
     def remove(self) -> None:
