@@ -143,6 +143,9 @@ def apply(service: "CloudFormationService") -> None:
         body = self._get_param("TemplateBody")
         if self._get_param("TemplateURL"):
             body = self._get_stack_from_s3_url(self._get_param("TemplateURL"))
+        template = templates.parse(body)
+        if not transforms.declared(template):
+            templates.check_template(template, None)  # AWS's messages for what cfn-lint would say its own way
         lint = self.cloudformation_backend.validate_template(body)
         if lint:
             raise ValidationError(message=lint[0].message)
