@@ -224,3 +224,24 @@ def test_validate_template_says_what_cloudformation_says_of_a_template_without_r
         aws.cfn.validate_template(TemplateBody="AWSTemplateFormatVersion: '2010-09-09'\nDescription: nothing\n")
     assert error.value.response["Error"]["Message"] == (
         "Template format error: At least one Resources member must be defined.")
+
+
+def test_an_unquoted_policy_version_in_yaml_is_the_string_cloudformation_reads(aws):
+    template = '''
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  QueuePolicy:
+    Type: AWS::SQS::QueuePolicy
+    Properties:
+      Queues: [!Ref Queue]
+      PolicyDocument:
+        Version: 2012-10-17
+        Statement: [{Effect: Allow, Principal: {Service: events.amazonaws.com}, Action: sqs:SendMessage,
+                     Resource: !GetAtt Queue.Arn}]
+'''
+    aws.cfn.create_stack(StackName="dated", TemplateBody=template)
+    assert aws.stack_done("dated")["StackStatus"] == "CREATE_COMPLETE", aws.events("dated")
+    sqs = aws.clients("sqs")
+    policy = sqs.get_queue_attributes(QueueUrl=sqs.list_queues()["QueueUrls"][0], AttributeNames=["Policy"])
+    assert json.loads(policy["Attributes"]["Policy"])["Version"] == "2012-10-17"

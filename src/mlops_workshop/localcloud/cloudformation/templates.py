@@ -37,6 +37,10 @@ def _short_form(loader: yaml.SafeLoader, name: str, node: yaml.Node) -> dict[str
 
 
 _Loader.add_multi_constructor("!", _short_form)
+# CloudFormation reads an unquoted date (a policy's Version: 2012-10-17) as the string it is, not a timestamp.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
 def parse(template: str) -> dict[str, Any]:
