@@ -245,3 +245,34 @@ Resources:
     sqs = aws.clients("sqs")
     policy = sqs.get_queue_attributes(QueueUrl=sqs.list_queues()["QueueUrls"][0], AttributeNames=["Policy"])
     assert json.loads(policy["Attributes"]["Policy"])["Version"] == "2012-10-17"
+
+
+def test_an_inline_python_function_answers_its_custom_resource_through_cfnresponse(aws):
+    template = '''
+Resources:
+  Answer:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/lambda-test
+      Code:
+        ZipFile: |
+          import cfnresponse
+          def handler(event, context):
+              data = {"Doubled": str(2 * int(event["ResourceProperties"]["Value"]))}
+              cfnresponse.send(event, context, cfnresponse.SUCCESS, data, "answer-1")
+  Doubled:
+    Type: Custom::Doubled
+    Properties:
+      ServiceToken: !GetAtt Answer.Arn
+      Value: 21
+Outputs:
+  Doubled: {Value: !GetAtt Doubled.Doubled}
+'''
+    aws.cfn.create_stack(StackName="inline", TemplateBody=template)
+    stack = aws.stack_done("inline")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", aws.events("inline")
+    assert stack["Outputs"][0]["OutputValue"] == "42"
+    resource = aws.cfn.describe_stack_resource(StackName="inline", LogicalResourceId="Doubled")
+    assert resource["StackResourceDetail"]["PhysicalResourceId"] == "answer-1"
