@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import boto3
 import pytest
@@ -41,15 +42,19 @@ class Daemon:
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: start_time(pid) is None, 10, 0.05, f"the daemon {pid} to die")
 
-    def saved(self):
-        """Once the daemon has written everything changed so far (its interval is 0.2 s here)."""
+    def saved(self, work_in_flight: bool = False):
+        """Once the daemon has written everything changed so far (its interval is 0.2 s here); with work in flight
+        (an execution, a build), a snapshot taken from now on, since their progress counts no change."""
         import urllib.request
 
         def health():
             with urllib.request.urlopen(f"{self.state['endpoint']}/_localcloud/health", timeout=5) as answer:
                 return json.loads(answer.read())
-        target = health()["changes"]
-        wait_for(lambda: health()["saved_changes"] >= target, 10, 0.05, "a snapshot with every change so far")
+
+        def kept(found):
+            return found["saved_changes"] >= target and (not work_in_flight or found["saved_at"] > now)
+        now, target = time.time(), health()["changes"]
+        wait_for(lambda: kept(health()), 10, 0.05, "a snapshot with every change so far")
 
 
 @pytest.fixture
@@ -142,7 +147,7 @@ def test_an_endpoint_that_served_serves_again_before_start_returns(daemon):
         "VariantName": "AllTraffic", "ModelName": "kept", "InitialInstanceCount": 1, "InstanceType": "ml.t2.medium"}])
     sm.create_endpoint(EndpointName="kept", EndpointConfigName="kept")
     wait_for(lambda: sm.describe_endpoint(EndpointName="kept")["EndpointStatus"] == "InService", 60)
-    daemon.saved()
+    daemon.saved(work_in_flight=True)
     daemon.kill()
 
     daemon.start()
@@ -243,7 +248,7 @@ def test_an_interrupted_stack_create_is_rolled_back_so_that_it_can_be_created_ag
     cfn.create_stack(StackName="interrupted", TemplateBody=template)
     wait_for(lambda: any(e["LogicalResourceId"] == "Slow" and e["ResourceStatus"] == "CREATE_IN_PROGRESS"
                          for e in cfn.describe_stack_events(StackName="interrupted")["StackEvents"]), 30)
-    daemon.saved()
+    daemon.saved(work_in_flight=True)
     daemon.kill()
 
     daemon.start()
@@ -293,7 +298,7 @@ def test_an_execution_and_a_build_in_flight_end_saying_the_cloud_stopped(daemon)
         stages = cp.get_pipeline_state(name="waits")["stageStates"]
         return stages[1].get("actionStates", [{}])[0].get("latestExecution", {}).get("token")
     wait_for(waiting, 30, 0.2, "the approval to wait")
-    daemon.saved()
+    daemon.saved(work_in_flight=True)
     daemon.kill()
 
     daemon.start()

@@ -7,7 +7,7 @@ from mlops_workshop import traffic
 from mlops_workshop.benchmarks.model import load_etl_job
 from mlops_workshop.cli import main as cli
 from mlops_workshop.target import CloudSession
-from testkit.localcloud import FAKE_IMAGE_SETTINGS, IMAGE_URI, SAGEMAKER_ROLE, endpoint_settled, model_tarball
+from testkit.localcloud import FAKE_IMAGE_SETTINGS, IMAGE_URI, endpoint_settled, execution_role, model_tarball
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def endpoint(clients, data_bucket):
     """An endpoint of the stand-in image (it answers 9.5 to every row of 10 numbers)."""
     sm, s3 = clients("sagemaker"), clients("s3")
     s3.put_object(Bucket=data_bucket, Key="models/m.tar.gz", Body=model_tarball({"model.json": b'{"mean": 9.5}'}))
-    sm.create_model(ModelName="m", ExecutionRoleArn=SAGEMAKER_ROLE, PrimaryContainer={
+    sm.create_model(ModelName="m", ExecutionRoleArn=execution_role(clients), PrimaryContainer={
         "Image": IMAGE_URI, "ModelDataUrl": f"s3://{data_bucket}/models/m.tar.gz"})
     sm.create_endpoint_config(EndpointConfigName="m-config", ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.t2.medium"}])
