@@ -69,6 +69,7 @@ SERVICES: dict[str, list[str]] = {
     "ssm": ["test_ssm"],
 }
 TARGETS = ("moto", "localcloud")
+RUNNING: set[subprocess.Popen[bytes]] = set()  # the pytest runs under way, ended by main() if it is interrupted
 
 
 def fetch_tests(cache: Path = CACHE, say=print) -> Path:
@@ -202,7 +203,10 @@ def run_tests(tree: Path, services: tuple[str, ...], server: Server, work: Path,
             *(f"tests/{path}" for service in services for path in SERVICES[service])]
     started = time.monotonic()
     with (work / f"{label}-{server.target}.log").open("w") as out:
-        subprocess.run(args, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
+        pytest = subprocess.Popen(args, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
+        RUNNING.add(pytest)
+        pytest.wait()
+        RUNNING.discard(pytest)
     run.seconds = time.monotonic() - started
     if report.is_file():
         _read_report(tree, report, run)
@@ -368,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: the servers are stopped", file=sys.stderr)
         return 130
     finally:
+        for pytest in list(RUNNING):
+            pytest.terminate()
         for server in list(Server.running):
             server.stop()
     status, text = report(comparisons, work)
