@@ -361,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tree = fetch_tests(args.cache, say=lambda text: print(text, flush=True))
     except (subprocess.CalledProcessError, OSError, tarfile.TarError) as error:
-        print(f"error: moto's tests could not be fetched ({error}): check the network, or pass --cache", file=sys.stderr)
+        print(f"error: moto's tests could not be fetched ({error}): check the network, or pass --cache",
+              file=sys.stderr)
         return 1
     work = OUTPUT / time.strftime("%Y%m%d-%H%M%S")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
