@@ -107,6 +107,12 @@ class Endpoints:
         with open(host.run.log_path, "a") as out:
             out.write(f"[localcloud] {time.strftime('%H:%M:%S')} stopped the server of config {host.config}\n")
 
+    def reset(self) -> None:
+        """Every endpoint's server stops, and a deployment under way finds itself superseded."""
+        with self.lock:
+            self.generations = {key: generation + 1 for key, generation in self.generations.items()}
+        self.stop_all()
+
     def stop_all(self) -> None:
         with self.lock:
             hosts, self.hosts = list(self.hosts.values()), {}

@@ -33,6 +33,12 @@ class SageMakerService(Service):
         super().stop()
         self.endpoints.stop_all()
 
+    def reset(self) -> None:
+        for job in list(self.jobs.values()):
+            job.stop()
+        self.jobs.clear()
+        self.endpoints.reset()
+
     def recover(self) -> None:
         """Training jobs the local cloud was running when it stopped end Failed (Stopped if they were being
         stopped); endpoints that served serve again, all at once, before the cloud answers as started."""

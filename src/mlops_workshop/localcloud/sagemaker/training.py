@@ -88,7 +88,8 @@ class TrainingJob:
         job.algorithm_specification = dict(self.request.get("AlgorithmSpecification") or {})
         job.training_job_status = "InProgress"
         job.secondary_status = "Starting"
-        job.model_artifacts = None
+        # A required member of DescribeTrainingJob from the start: where the model will be, as moto names it too.
+        job.model_artifacts = {"S3ModelArtifacts": self.model_location()}
         job.training_start_time = None
         job.training_end_time = None
         # Every attribute the run sets exists from here on: DescribeTrainingJob iterates the object's __dict__.
@@ -271,12 +272,16 @@ class TrainingJob:
         prefix_bucket, prefix_key = split_s3(prefix)
         return [(prefix_bucket, prefix_key + rel, rel) for rel in entries if isinstance(rel, str)]
 
+    def model_location(self) -> str:
+        """s3://<S3OutputPath>/<job>/output/model.tar.gz, where SageMaker puts the model."""
+        output = (self.request.get("OutputDataConfig") or {}).get("S3OutputPath") or ""
+        return "/".join(p for p in (output.rstrip("/"), self.name, "output", "model.tar.gz") if p)
+
     def upload_outputs(self) -> None:
         output = (self.request.get("OutputDataConfig") or {}).get("S3OutputPath")
         if not output:
             raise JobError("ClientError: OutputDataConfig.S3OutputPath is required")
-        bucket, prefix = split_s3(output.rstrip("/"))
-        key = "/".join(p for p in (prefix, self.name, "output", "model.tar.gz") if p)
+        bucket, key = split_s3(self.model_location())
         s3 = self.cloud.client("s3", self.region)
         for folder, name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
             source = self.root / folder
@@ -292,7 +297,6 @@ class TrainingJob:
             except Exception as exc:
                 raise JobError(f"ClientError: cannot upload {name} to s3://{bucket}/{target}: {exc}") from exc
             self.note(f"uploaded s3://{bucket}/{target}")
-        self.job.model_artifacts = {"S3ModelArtifacts": f"s3://{bucket}/{key}"}
 
     def finish(self, status: str, secondary: str, reason: str | None = None) -> None:
         job = self.job
