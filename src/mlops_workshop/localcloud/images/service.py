@@ -9,6 +9,10 @@ context each image stands for. For an image URI, the first rule that applies giv
    digest) with `docker push`: CodeBuild's `docker` records both (in ``<state>/images/images.json``);
 3. ``settings["image_context"]``, else the repository's ``container/`` folder.
 
+Some of AWS's own images are provided by the local cloud instead, as a program of its own (a service registers one
+with `provide`): SageMaker's Model Monitor analyzer, whose image cannot be pulled here. It runs as a local process
+in every mode.
+
 How an image runs, ``settings["images"]``:
 
 - ``"process"`` (the default, fast): the context's `train` and `serve` run as local processes with this
@@ -18,6 +22,10 @@ How an image runs, ``settings["images"]``:
   content (or uses the image a build pushed) and runs ``train`` / ``serve`` in containers with the
   job's folder as ``/opt/ml`` and port 8080 published on a free 127.0.0.1 port;
 - ``"auto"``: the engine where one can start, else processes.
+
+A processing job's image (`process`) runs its ContainerEntrypoint and ContainerArguments, or the Dockerfile's
+ENTRYPOINT and CMD; as a local process, /opt/ml in the command and the environment is moved to the job's folder
+(``OPT_ML_ROOT`` says where, for a program that names /opt/ml itself) and /opt/program is the build context.
 
 ``settings["engine_dir"]`` keeps the engine's state (default: the kept cache of engine.py).
 
@@ -32,8 +40,10 @@ fail with a message saying so.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,8 +58,8 @@ from mlops_workshop.modelserver import ModelServer
 from ..services import Service
 from .engine import ContainerEngine, engine_cache_dir
 from .exceptions import ImageError
-from .models import ImageRecords, ResolvedImage, context_digest, parse_image_uri
-from .runs import EngineServeRun, EngineTrainRun, ProcessRun, Run, ServeRun
+from .models import ECR_HOST_MARK, ImageRecords, ResolvedImage, context_digest, parse_image_uri
+from .runs import EngineJobRun, EngineServeRun, ProcessRun, Run, ServeRun
 
 log = logging.getLogger("mlops_workshop.localcloud.images")
 
@@ -70,6 +80,7 @@ class ImagesService(Service):
     def start(self) -> None:
         cloud = self.cloud
         self.records = ImageRecords(cloud.state_dir / "images" / "images.json")
+        self._provided: dict[str, tuple[dict[str, str], list[str]]] = {}
         self._engine: Any = None
         self._engine_failed: str | None = None
         self._lock = threading.Lock()
@@ -116,8 +127,18 @@ class ImagesService(Service):
             engine.stop()
 
     # Which context an image URI stands for.
+    def provide(self, repository: str, accounts: dict[str, str], program: list[str]) -> None:
+        """Run `program` for the ECR repository that AWS publishes from `accounts` ({region: account})."""
+        self._provided[repository] = (accounts, program)
+
     def resolve(self, uri: str) -> ResolvedImage:
         ref = parse_image_uri(uri)
+        provided = self._provided.get(ref.repository) if ref.is_ecr else None
+        if provided is not None:
+            account, _, region = ref.registry.partition(ECR_HOST_MARK)
+            if provided[0].get(region.split(".", 1)[0]) == account:
+                return ResolvedImage(uri, Path(sys.executable).parent, "AWS's image, provided by the local cloud "
+                                     "(it cannot be pulled here)", program=list(provided[1]))
         contexts = self.cloud.settings.get("image_contexts") or {}
         for key in (uri, f"{ref.repository}:{ref.tag}" if ref.tag else None, ref.repository):
             if key and key in contexts:
@@ -168,7 +189,8 @@ class ImagesService(Service):
         _note(log_path, f"image {uri}: {image.context} ({image.rule}); running "
                         f"{'in the container engine' if engine else 'as a local process'}")
         if engine:
-            return EngineTrainRun(self.cloud, engine, self.engine_image(image), opt_ml, dict(env or {}), log_path)
+            return EngineJobRun(self.cloud, engine, self.engine_image(image), opt_ml, dict(env or {}), log_path,
+                                ["train"])
         train = self._entrypoint(image, "train")
         child_env = self.cloud.child_env({"PATH": os.pathsep.join([str(venv_bin()), str(image.context),
                                                                    os.environ.get("PATH", "")]),
@@ -194,6 +216,37 @@ class ImagesService(Service):
                              env=self.cloud.child_env(), popen=functools.partial(self.cloud.popen, label))
         return ServeRun(self.cloud, server.start())
 
+    def process(self, uri: str, opt_ml: Path, log_path: Path, env: dict[str, str], entrypoint: list[str] | None,
+                arguments: list[str] | None, label: str) -> Run:
+        """Start a processing job's container with `opt_ml` as /opt/ml."""
+        image = self.resolve(uri)
+        if image.program:
+            _note(log_path, f"image {uri}: {image.rule}; running the local cloud's program as a local process")
+            return self._local(image.program, image.context, opt_ml, log_path, env, label)
+        engine = self.engine()
+        _note(log_path, f"image {uri}: {image.context} ({image.rule}); running "
+                        f"{'in the container engine' if engine else 'as a local process'}")
+        if engine:
+            return EngineJobRun(self.cloud, engine, self.engine_image(image), opt_ml, dict(env), log_path,
+                                list(arguments or []), list(entrypoint or []), kind="processing")
+        command = _command(image, entrypoint, arguments)
+        command = [_at(part, opt_ml, image.context) for part in command]
+        return self._local(command, image.context, opt_ml, log_path, env, label)
+
+    def _local(self, command: list[str], cwd: Path, opt_ml: Path, log_path: Path, env: dict[str, str],
+               label: str) -> Run:
+        path = os.pathsep.join([str(venv_bin()), str(cwd), os.environ.get("PATH", "")])
+        child_env = self.cloud.child_env({"PATH": path, "PYTHONUNBUFFERED": "1",
+                                          **{k: _at(v, opt_ml, cwd) for k, v in env.items()},
+                                          "OPT_ML_ROOT": str(opt_ml)})
+        with open(log_path, "ab") as out:
+            try:
+                proc = self.cloud.popen(label, command, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT)
+            except OSError as exc:
+                raise ImageError(f"cannot run {command[0]}: {exc}") from exc
+        return ProcessRun(self.cloud, proc, log_path)
+
     # CodeBuild's `docker`.
     def docker_env(self, bin_dir: Path, build_id: str, use_engine: bool = True) -> dict[str, str]:
         """Variables that put the local cloud's `docker` first on PATH for a build (see `docker_main`);
@@ -217,6 +270,36 @@ class ImagesService(Service):
 def _note(log_path: Path, text: str) -> None:
     with open(log_path, "a") as out:
         out.write(f"[localcloud] {text}\n")
+
+
+def _command(image: ResolvedImage, entrypoint: list[str] | None, arguments: list[str] | None) -> list[str]:
+    """What the container runs: the job's entrypoint and arguments, else the Dockerfile's ENTRYPOINT and CMD (the
+    job's arguments replace CMD, its entrypoint both)."""
+    found = {"ENTRYPOINT": [], "CMD": []}
+    dockerfile = image.context / "Dockerfile"
+    if dockerfile.is_file() and not entrypoint:
+        for line in dockerfile.read_text(errors="replace").splitlines():
+            word, _, rest = line.strip().partition(" ")
+            if word.upper() in found:
+                try:
+                    parsed = json.loads(rest)
+                except ValueError:
+                    parsed = ["/bin/sh", "-c", rest.strip()]
+                found[word.upper()] = [str(part) for part in parsed] if isinstance(parsed, list) else []
+    command = list(entrypoint) if entrypoint else found["ENTRYPOINT"]
+    command += list(arguments) if arguments is not None else ([] if entrypoint else found["CMD"])
+    if not command:
+        raise ImageError(f"image {image.uri} ({image.context}, {image.rule}) has no ENTRYPOINT or CMD in its "
+                         f"Dockerfile: give AppSpecification.ContainerEntrypoint")
+    return command
+
+
+_OPT_ML = re.compile(r"(?<![\w/.])/opt/(ml|program)(?=/|\b|$)")
+
+
+def _at(value: str, opt_ml: Path, context: Path) -> str:
+    """/opt/ml and /opt/program in a command or a variable, where a local process finds them."""
+    return _OPT_ML.sub(lambda m: str(opt_ml) if m.group(1) == "ml" else str(context), value)
 
 
 def _slug(text: str) -> str:

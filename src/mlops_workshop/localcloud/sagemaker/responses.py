@@ -75,7 +75,8 @@ class SageMakerResponses(BaseResponses):
             if req.headers.get(name_in):
                 headers[name_out] = req.headers[name_in]
         backend = self.cloud.backend("sagemaker", req.region)
-        body, out = self.service.endpoints.invoke(backend, unquote(req.path_params["name"]), req.body, headers)
+        body, out = self.service.endpoints.invoke(backend, unquote(req.path_params["name"]), req.body, headers,
+                                                  req.headers.get("x-amzn-sagemaker-inference-id"))
         return AwsResponse(200, body, out)
 
     def delete_model_package(self, req: AwsRequest) -> AwsResponse:
@@ -106,20 +107,44 @@ class SageMakerResponses(BaseResponses):
         # answer ListMonitoringSchedules is moto's HTTP 500.
         return AwsResponse(200, {"MonitoringScheduleSummaries": []})
 
-    # What moto records of a processing job leaves out parts of the request that DescribeProcessingJob returns.
-    def after_create_processing_job(self, req: AwsRequest, status: int, body: bytes) -> None:
-        if status != 200:
-            return None
-        request = req.json()
-        job = self.cloud.backend("sagemaker", req.region).processing_jobs.get(request.get("ProcessingJobName"))
-        if job is not None:
-            for key, attribute in (("ProcessingResources", "processing_resources"), ("Environment", "environment"),
-                                   ("NetworkConfig", "network_config"), ("ExperimentConfig", "experiment_config")):
-                if request.get(key) and not getattr(job, attribute, None):
-                    setattr(job, attribute, request[key])
-            if getattr(job, "processing_start_time", None) is None:
-                job.processing_start_time = job.creation_time
-        return None
+    def create_processing_job(self, req: AwsRequest) -> AwsResponse:
+        runner = self.service.start_processing_job(req.region, req.json())
+        return AwsResponse(200, {"ProcessingJobArn": runner.job.arn})
+
+    def describe_processing_job(self, req: AwsRequest) -> AwsResponse:
+        job = self._processing_job(req)
+        return AwsResponse(200, processing_job_answer(job.response_object))
+
+    def stop_processing_job(self, req: AwsRequest) -> AwsResponse:
+        job = self._processing_job(req)
+        runner = self.service.processing_job(job.processing_job_name, req.region)
+        if runner is None or job.processing_job_status != "InProgress":
+            raise ValidationException(f"The request was rejected because the processing job is in status "
+                                      f"{job.processing_job_status}.")
+        runner.stop_requested.set()
+        runner.set_status("Stopping")
+        self.cloud.spawn(f"processing-{job.processing_job_name}-stop", runner.stop)
+        return AwsResponse(200, {})
+
+    def after_list_processing_jobs(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
+        backend = self.cloud.backend("sagemaker", req.region)
+
+        def complete(answer: dict[str, Any]) -> None:
+            for summary in answer.get("ProcessingJobSummaries") or []:
+                job = backend.processing_jobs.get(summary["ProcessingJobName"])
+                for key, value in (("FailureReason", getattr(job, "failure_reason", None)),
+                                   ("ExitMessage", getattr(job, "exit_message", None))):
+                    if value:
+                        summary[key] = value
+                _drop_empty(summary, "ProcessingEndTime")
+        return self._complete(status, body, complete)
+
+    def _processing_job(self, req: AwsRequest) -> Any:
+        name = str(req.json().get("ProcessingJobName") or "")
+        job = self.cloud.backend("sagemaker", req.region).processing_jobs.get(name)
+        if job is None:
+            raise ValidationException(f"Could not find requested job with name {name}")
+        return job
 
     def after_describe_endpoint(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
         return self._complete(status, body, lambda answer: endpoint_answer(
@@ -167,6 +192,12 @@ def endpoint_answer(answer: dict[str, Any], backend: Any) -> None:
     if config.get("KmsKeyId"):
         summary["KmsKeyId"] = config["KmsKeyId"]
     answer["DataCaptureConfig"] = summary
+
+
+def processing_job_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """What DescribeProcessingJob returns: the request's parts (not its tags) and the run's."""
+    answer.pop("Tags", None)
+    return answer
 
 
 def endpoint_config_answer(answer: dict[str, Any]) -> None:
