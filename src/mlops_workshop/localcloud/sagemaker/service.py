@@ -1,9 +1,10 @@
 """SageMaker: training jobs run the image's `train`, processing jobs its entrypoint, endpoints run its `serve`,
 InvokeEndpoint reaches them.
 
-moto keeps the records (training and processing jobs, endpoints, models, endpoint configs, model packages); the
-training jobs (training.py), the processing jobs (processing.py) and the endpoints (endpoints.py) do the work behind
-them and keep those records true.
+moto keeps the records (training and processing jobs, endpoints, models, endpoint configs, model packages, data
+quality job definitions); the training jobs (training.py), the processing jobs (processing.py) and the endpoints
+(endpoints.py, with their data capture and metrics in capture.py) do the work behind them and keep those records
+true. Monitoring schedules and their executions (monitoring.py) are the service's own state, kept with the cloud's.
 
 Settings: ``endpoint_ready_timeout`` (seconds for /ping to answer 200, default 120),
 ``model_server_workers`` (MODEL_SERVER_WORKERS for local endpoints unless the model sets it; default 1),
@@ -24,6 +25,7 @@ from . import analyzer, patches, urls
 from .capture import Capture
 from .endpoints import Endpoints
 from .exceptions import ResourceInUse, ValidationException
+from .monitoring import Monitor
 from .processing import PROCESSING_ROOT, ProcessingJob
 from .responses import SageMakerResponses
 from .training import TrainingJob
@@ -42,17 +44,29 @@ class SageMakerService(Service):
         self.endpoints = Endpoints(self)
         self.capture = Capture(self)
         self.capture.start()
+        self.monitor = Monitor(self)
+        self.monitor.start()
         self.cloud.service("images").provide(analyzer.REPOSITORY, analyzer.ACCOUNTS, analyzer.PROGRAM)
         patches.apply(self)
 
     def stop(self) -> None:
         super().stop()
+        self.monitor.stop()
         self.capture.stop()
         self.endpoints.stop_all()
 
+    def snapshot(self) -> dict[str, Any]:
+        with self.monitor.lock:
+            return {"schedules": dict(self.monitor.schedules)}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        self.monitor.schedules = dict((state or {}).get("schedules") or {})
+
     def recover(self) -> None:
-        """Training and processing jobs the local cloud was running when it stopped end Failed (Stopped if they were
-        being stopped); endpoints that served serve again, all at once, before the cloud answers as started."""
+        """Training and processing jobs and monitoring executions the local cloud was running when it stopped end
+        Failed (Stopped if they were being stopped); endpoints that served serve again, all at once, before the
+        cloud answers as started."""
+        self.monitor.recover()
         from moto.core.utils import utcnow
         from moto.sagemaker.models import sagemaker_backends
 
