@@ -7,11 +7,12 @@ from .base import LocalResource
 from .codebuild import CodeBuildProject
 from .codepipeline import CodePipelinePipeline
 from .custom import CustomResource
-from .sagemaker import SageMakerEndpoint, SageMakerEndpointConfig, SageMakerModel
+from .sagemaker import SageMakerEndpoint, SageMakerEndpointConfig, SageMakerModel, SageMakerMonitoringSchedule
 
 RESOURCE_TYPES: dict[str, type[LocalResource]] = {
     cls.type_name: cls for cls in (CodeBuildProject, CodePipelinePipeline, SageMakerModel, SageMakerEndpointConfig,
-                                   SageMakerEndpoint, ScalableTarget, ScalingPolicy, CustomResource)
+                                   SageMakerEndpoint, SageMakerMonitoringSchedule, ScalableTarget, ScalingPolicy,
+                                   CustomResource)
 }
 
 __all__ = ["RESOURCE_TYPES", "CustomResource", "LocalResource"]
