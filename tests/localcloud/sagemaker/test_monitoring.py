@@ -3,7 +3,6 @@ the documented shapes; monitoring schedules run on the schedules' clock over the
 Completed, drifted CompletedWithViolations naming the drifted features, no data Failed as SageMaker fails it; the
 monitor's metrics land in CloudWatch."""
 
-import io
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +14,7 @@ from mlops_workshop.localcloud import LocalCloud
 from mlops_workshop.localcloud.sagemaker.analyzer import image_uri
 from testkit.localcloud import (BUCKET, FAKE_IMAGE_SETTINGS, REGION, SAGEMAKER_ROLE, create_sagemaker_role,
                                serve_mean)
+from testkit.shapes import missing_members
 from testkit.waiting import wait_for
 
 FEATURES = ["sex_F", "sex_I", "sex_M", "length", "diameter", "height", "whole", "shucked", "viscera", "shell"]
@@ -91,15 +91,17 @@ def schedule_config(endpoint, baseline_uri, expression="cron(0 * ? * * *)", **sc
     return {"ScheduleConfig": {"ScheduleExpression": expression, **schedule}, "MonitoringJobDefinition": {
         "BaselineConfig": {"ConstraintsResource": {"S3Uri": f"{baseline_uri}/constraints.json"},
                            "StatisticsResource": {"S3Uri": f"{baseline_uri}/statistics.json"}},
-        "MonitoringInputs": [{"EndpointInput": {"EndpointName": endpoint, "LocalPath": "/opt/ml/processing/input/endpoint",
-                                                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
+        "MonitoringInputs": [{"EndpointInput": {
+            "EndpointName": endpoint, "LocalPath": "/opt/ml/processing/input/endpoint", "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated"}}],
         "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {
             "S3Uri": f"s3://{BUCKET}/monitoring/reports", "LocalPath": "/opt/ml/processing/output",
             "S3UploadMode": "EndOfJob"}}]},
         "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
                                                   "VolumeSizeInGB": 20}},
         "MonitoringAppSpecification": {"ImageUri": ANALYZER},
-        "Environment": {"dataset_format": json.dumps({"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput"]}})},
+        "Environment": {"dataset_format": json.dumps({"sagemakerCaptureJson": {
+            "captureIndexNames": ["endpointInput"]}})},
         "StoppingCondition": {"MaxRuntimeInSeconds": 1800},
         "RoleArn": SAGEMAKER_ROLE}}
 
@@ -167,8 +169,8 @@ def test_clean_traffic_completes_and_drifted_traffic_names_the_drifted_features(
     send(clients, cloud, "mon-clean", rows(200, 2))
     send(clients, cloud, "mon-drift", rows(200, 3, drift=2.0))
     for endpoint in ("mon-clean", "mon-drift"):
-        sm.create_monitoring_schedule(MonitoringScheduleName=f"{endpoint}-now", MonitoringScheduleConfig=schedule_config(
-            endpoint, baseline, "NOW", DataAnalysisStartTime="-PT12H", DataAnalysisEndTime="-PT0H"))
+        config = schedule_config(endpoint, baseline, "NOW", DataAnalysisStartTime="-PT12H", DataAnalysisEndTime="-PT0H")
+        sm.create_monitoring_schedule(MonitoringScheduleName=f"{endpoint}-now", MonitoringScheduleConfig=config)
 
     clean = ended(sm, "mon-clean-now")
     assert clean["MonitoringExecutionStatus"] == "Completed", clean.get("FailureReason")
@@ -181,7 +183,7 @@ def test_clean_traffic_completes_and_drifted_traffic_names_the_drifted_features(
     assert job["MonitoringScheduleArn"].endswith(":monitoring-schedule/mon-drift-now")
     assert job["ExitMessage"].startswith("CompletedWithViolations: Job completed successfully with ")
     env = job["Environment"]
-    assert env["sagemaker_endpoint_name"] == "mon-drift" and env["sagemaker_monitoring_schedule_name"] == "mon-drift-now"
+    assert (env["sagemaker_endpoint_name"], env["sagemaker_monitoring_schedule_name"]) == ("mon-drift", "mon-drift-now")
     assert env["baseline_constraints"] == "/opt/ml/processing/baseline/constraints/constraints.json"
     assert env["publish_cloudwatch_metrics"] == "Enabled"
     start, end = (datetime.strptime(env[k], "%Y-%m-%dT%H:%M:%SZ") for k in ("start_time", "end_time"))
@@ -231,6 +233,9 @@ def test_an_hourly_schedule_runs_on_the_schedules_clock_and_a_window_without_dat
                          "an execution over the traffic")[0]
     assert completed["ScheduledTime"] > sent - timedelta(seconds=1)
     described = sm.describe_monitoring_schedule(MonitoringScheduleName="mon-hourly")
+    assert missing_members("sagemaker", "DescribeMonitoringSchedule", described) == []
+    assert missing_members("sagemaker", "ListMonitoringExecutions", sm.list_monitoring_executions()) == []
+    assert described["CreationTime"].tzinfo is not None
     assert described["MonitoringScheduleStatus"] == "Scheduled"
     assert described["EndpointName"] == "mon-hourly" and described["MonitoringType"] == "DataQuality"
     assert "LastMonitoringExecutionSummary" in described
@@ -255,13 +260,13 @@ def test_schedules_are_listed_filtered_and_refused_as_sagemaker_does(clients, cl
                                   MonitoringScheduleConfig=schedule_config("mon-api", baseline))
     sm.create_monitoring_schedule(MonitoringScheduleName="api-nocapture",
                                   MonitoringScheduleConfig=schedule_config("mon-nocapture", baseline))
-    failed = wait_for(lambda: sm.describe_monitoring_schedule(MonitoringScheduleName="api-nocapture")
-                      if sm.describe_monitoring_schedule(MonitoringScheduleName="api-nocapture")[
-                          "MonitoringScheduleStatus"] == "Failed" else None, 10, what="the schedule to fail")
+    failed = wait_for(lambda: (found := sm.describe_monitoring_schedule(MonitoringScheduleName="api-nocapture"))[
+        "MonitoringScheduleStatus"] == "Failed" and found, 10, what="the schedule to fail")
     assert "Data capture is not enabled for endpoint mon-nocapture" in failed["FailureReason"]
 
-    names = lambda **f: [s["MonitoringScheduleName"] for s in sm.list_monitoring_schedules(**f)[  # noqa: E731
-        "MonitoringScheduleSummaries"]]
+    def names(**filters):
+        return [s["MonitoringScheduleName"] for s in sm.list_monitoring_schedules(**filters)[
+            "MonitoringScheduleSummaries"]]
     assert names(EndpointName="mon-api", SortBy="Name", SortOrder="Ascending") == ["api-daily", "api-hourly"]
     assert names(NameContains="hourly") == ["api-hourly"]
     assert names(StatusEquals="Failed") == ["api-nocapture"]

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from mlops_workshop.localcloud import LocalCloud
 from testkit.localcloud import (BUCKET, FAKE_IMAGE_SETTINGS, IMAGE_URI, REGION, SAGEMAKER_ROLE,
                                create_sagemaker_role)
+from testkit.shapes import missing_members
 from testkit.waiting import wait_for
 
 SCRIPT = """
@@ -17,6 +18,10 @@ import boto3
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 if os.environ.get("MODE") == "sleep":
     print("sleeping", flush=True)
+    time.sleep(60)
+if os.environ.get("MODE") == "continuous":
+    (pathlib.Path(args["--output"]) / "early.txt").write_text("written first")
+    print("wrote early.txt", flush=True)
     time.sleep(60)
 if os.environ.get("MODE") == "fail":
     pathlib.Path(args["--message"]).write_text("the input has no rings column")
@@ -81,6 +86,7 @@ def test_a_processing_job_runs_its_entrypoint_with_its_inputs_outputs_and_role(c
     job = processing_done(sm, "count-ok")
     assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
     assert job["ProcessingJobArn"] == arn
+    assert missing_members("sagemaker", "DescribeProcessingJob", job) == []
     assert job["ExitMessage"] == "counted 6 rows"
     assert "FailureReason" not in job and "Tags" not in job
     assert job["Environment"] == {"GREETING": "hello", "MODE": "ok"}
@@ -124,6 +130,18 @@ def test_stop_processing_job(clients, cloud, script):
         sm.stop_processing_job(ProcessingJobName="count-stop")
     assert error.value.response["Error"]["Code"] == "ValidationException"
     assert "status Stopped" in error.value.response["Error"]["Message"]
+
+
+def test_continuous_outputs_go_up_while_the_job_runs(clients, cloud, script):
+    sm, s3 = clients("sagemaker"), clients("s3")
+    request = processing_request("count-continuous", "continuous")
+    request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3UploadMode"] = "Continuous"
+    sm.create_processing_job(**request)
+    wait_for(lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix="reports/count-continuous/early.txt").get("Contents"),
+             30, 0.2, "the continuous upload")
+    assert sm.describe_processing_job(ProcessingJobName="count-continuous")["ProcessingJobStatus"] == "InProgress"
+    sm.stop_processing_job(ProcessingJobName="count-continuous")
+    assert processing_done(sm, "count-continuous", 30)["ProcessingJobStatus"] == "Stopped"
 
 
 def test_what_sagemaker_refuses(clients, script):

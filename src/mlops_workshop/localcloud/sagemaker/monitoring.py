@@ -339,7 +339,8 @@ class Monitor:
         endpoint = backend.endpoints.get(endpoint_name)
         if endpoint is None:
             return execution.set("Failed", f"Endpoint {endpoint_name} does not exist.")
-        capture = getattr(backend.endpoint_configs.get(endpoint.endpoint_config_name), "data_capture_config", None) or {}
+        config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+        capture = getattr(config, "data_capture_config", None) or {}
         destination = str(capture.get("DestinationS3Uri") or "").rstrip("/")
         if not destination:
             return execution.set("Failed", f"Data capture is not enabled for endpoint {endpoint_name}")

@@ -97,6 +97,8 @@ class ProcessingJob(Job):
         self.write_config()
         self.job.processing_start_time = utcnow()
         self.download_inputs()
+        for output in self._outputs():
+            (self.root / local_path(output["LocalPath"])).mkdir(parents=True, exist_ok=True)
         if self.stop_requested.is_set():
             return self.finish("Stopped")
         env = {str(k): str(v) for k, v in (self.request.get("Environment") or {}).items()}

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from ..protocol import AwsRequest, AwsResponse, BaseResponses
 from .exceptions import ConflictException, ResourceInUse, ValidationException
+from .models import epoch_s
 from .training import TrainingJob
 
 
@@ -110,7 +111,7 @@ class SageMakerResponses(BaseResponses):
         return AwsResponse(200, {"MonitoringScheduleArn": schedule.arn})
 
     def describe_monitoring_schedule(self, req: AwsRequest) -> AwsResponse:
-        return AwsResponse(200, self._schedule(req).describe())
+        return AwsResponse(200, epoch_s(self._schedule(req).describe()))
 
     def update_monitoring_schedule(self, req: AwsRequest) -> AwsResponse:
         params = req.json()
@@ -142,7 +143,7 @@ class SageMakerResponses(BaseResponses):
             "CreationTime": s.creation_time, "LastModifiedTime": s.last_modified_time})]
         keys = {"Name": lambda s: s.name, "CreationTime": lambda s: s.creation_time, "Status": lambda s: s.status}
         page, token = _page(params, found, keys, "CreationTime")
-        return AwsResponse(200, {"MonitoringScheduleSummaries": [s.summary() for s in page], **token})
+        return AwsResponse(200, {"MonitoringScheduleSummaries": [epoch_s(s.summary()) for s in page], **token})
 
     def list_monitoring_executions(self, req: AwsRequest) -> AwsResponse:
         params = req.json()
@@ -157,7 +158,7 @@ class SageMakerResponses(BaseResponses):
         keys = {"CreationTime": lambda e: e.creation_time, "ScheduledTime": lambda e: e.scheduled_time,
                 "Status": lambda e: e.status}
         page, token = _page(params, found, keys, "ScheduledTime")
-        return AwsResponse(200, {"MonitoringExecutionSummaries": [e.summary() for e in page], **token})
+        return AwsResponse(200, {"MonitoringExecutionSummaries": [epoch_s(e.summary()) for e in page], **token})
 
     def _schedule(self, req: AwsRequest) -> Any:
         return self.service.monitor.get(self._account(req), req.region, req.json().get("MonitoringScheduleName", ""))
@@ -165,7 +166,7 @@ class SageMakerResponses(BaseResponses):
     def _account(self, req: AwsRequest) -> str:
         return self.cloud.backend("sagemaker", req.region).account_id
 
-    # Data quality job definitions: moto keeps them; SageMaker refuses a second one of a name, and answers in its shapes.
+    # Data quality job definitions: moto keeps them; SageMaker refuses a second of a name and answers in its shapes.
     def create_data_quality_job_definition(self, req: AwsRequest) -> None:
         name = req.json().get("JobDefinitionName", "")
         found = self.cloud.backend("sagemaker", req.region).data_quality_job_definitions.get(name)
@@ -196,7 +197,7 @@ class SageMakerResponses(BaseResponses):
 
     def describe_processing_job(self, req: AwsRequest) -> AwsResponse:
         job = self._processing_job(req)
-        return AwsResponse(200, processing_job_answer(job.response_object))
+        return AwsResponse(200, epoch_s(processing_job_answer(job.response_object)))
 
     def stop_processing_job(self, req: AwsRequest) -> AwsResponse:
         job = self._processing_job(req)
@@ -264,7 +265,7 @@ def _matches(params: dict[str, Any], values: dict[str, Any]) -> bool:
     for key, value in values.items():
         if key.endswith("Time"):
             before, after = params.get(f"{key}Before"), params.get(f"{key}After")
-            stamp = value.timestamp()
+            stamp = epoch_s(value)
             if (before is not None and stamp >= float(before)) or (after is not None and stamp <= float(after)):
                 return False
         elif key == "NameContains":

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from .sketch import KllSketch, distance
 from .statistics import DEFAULT_MONITORING_CONFIG, kind_of
@@ -128,6 +127,7 @@ class Judgement:
         p = np.array([before.get(v, 0.0) for v in values]) / sum(before.values())
         q = np.array([now.get(v, 0.0) for v in values]) / sum(now.values())
         if method == "ChiSquared":
+            from scipy import stats as scipy_stats  # a second's import, for this method only
             # The current counts against the baseline's proportions: drift where they are unlikely (p < threshold).
             expected = np.maximum(p, 1e-9) * sum(now.values())
             observed = np.array([now.get(v, 0.0) for v in values])

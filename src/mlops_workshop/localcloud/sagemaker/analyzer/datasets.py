@@ -110,7 +110,8 @@ def _json_files(files: list[Path], lines: bool) -> Dataset:
     for path in files:
         text = path.read_text(errors="replace")
         try:
-            documents = [json.loads(line) for line in text.splitlines() if line.strip()] if lines else [json.loads(text)]
+            documents = ([json.loads(line) for line in text.splitlines() if line.strip()] if lines
+                         else [json.loads(text)])
         except ValueError as exc:
             raise AnalysisError(f"{path.name} is not valid JSON{' Lines' if lines else ''}: {exc}") from exc
         for document in documents:
