@@ -95,7 +95,7 @@ class ProcessingJob(Job):
         spec = self.request.get("AppSpecification") or {}
         self.fresh_root("config", "output", "processing")
         self.write_config()
-        self.job.processing_start_time = utcnow()
+        self.job.processing_start_time = self.job.last_modified_time = utcnow()
         self.download_inputs()
         for output in self._outputs():
             (self.root / local_path(output["LocalPath"])).mkdir(parents=True, exist_ok=True)
