@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-PYTEST_ARGS ?=
+# A worker per core; tests/conftest.py keeps the ones that share a set-up together.
+PYTEST_ARGS ?= -n auto --dist loadgroup
 # checkov pins an older boto3 than this project's, so the template security scan gets an environment of its own.
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_SPEC := checkov==3.3.30
@@ -36,15 +37,15 @@ setup: $(STAMP) system-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
 checkov: $(CHECKOV_STAMP)
 
-$(CHECKOV_STAMP):
+$(CHECKOV_STAMP): $(STAMP)
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	@$(CHECKOV_VENV)/bin/python -m pip install -q '$(CHECKOV_SPEC)' \
+	@$(BIN)/uv pip install -q --python $(CHECKOV_VENV)/bin/python '$(CHECKOV_SPEC)' \
 	  && rm -f $(CHECKOV_VENV)/.installed-* && touch $@ \
 	  || echo "checkov could not be installed: the template security scan will skip, saying so"
 

@@ -1,6 +1,7 @@
 """Fixtures shared by every suite; each part keeps its own in a conftest.py beside its tests."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +9,23 @@ from mlops_workshop import REPO_ROOT
 
 # The local cloud's fixtures (cloud, clients, aws, ...) and the trained model's (trained_root, server, ...).
 pytest_plugins = ["testkit.fixtures", "testkit.container"]
+
+
+# Under pytest-xdist (`make test` runs a worker per core), tests that share one session's expensive set-up stay on
+# one worker, in file order (the integration suite's pipeline run), and so do those that start a container engine,
+# since two engines would fight over the same bridge network.
+XDIST_GROUPS = {"integration": "e2e", "integration/test_durability.py": "durability"}
+
+
+def pytest_collection_modifyitems(items):
+    tests = Path(__file__).parent
+    for item in items:
+        relative = Path(item.fspath).relative_to(tests).as_posix()
+        group = XDIST_GROUPS.get(relative) or XDIST_GROUPS.get(relative.split("/")[0])
+        if item.get_closest_marker("engine"):
+            group = "engine"
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import logging
 import sys
 import traceback
 
-COMMANDS = ("demo", "approve", "localcloud", "benchmark", "validate", "cleanup")
+COMMANDS = ("demo", "approve", "localcloud", "benchmark", "validate", "cleanup", "traffic")
 BAD_INPUT, FAILURE = 2, 1
 
 
@@ -82,6 +82,9 @@ def dispatch(command: str, rest: list[str]) -> int:
     if command == "cleanup":
         from .cleanup import main as cleanup_main
         return cleanup_main(rest)
+    if command == "traffic":
+        from .traffic import main as traffic_main
+        return traffic_main(rest)
     if command == "benchmark":
         from .benchmarks import main as benchmark_main
         return benchmark_main(rest or ["all"])
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="demo: run the whole pipeline on the local cloud; approve: answer a waiting approval; "
                              "localcloud: start|stop|status; "
                              "benchmark: print the speed and quality figures; validate: check the data repositories; "
-                             "cleanup: delete the stacks, buckets and repositories the workshop made")
+                             "cleanup: delete the stacks, buckets and repositories the workshop made; "
+                             "traffic: send test rows (or drifted ones) to an endpoint")
     args = parser.parse_args(argv[:1])
     try:
         return dispatch(args.command, argv[1:])

@@ -24,7 +24,8 @@ CLI_WORKERS = 3   # the CLI spends most of a call starting Python: a few at once
 # Reads the local cloud cannot answer yet, each failing as it does today (strict: a fix makes the test fail, so its
 # entry goes). The services named have no package of the local cloud's to answer them in.
 SERVICES = ("cloudformation", "iam", "logs", "lambda", "events", "codebuild", "codepipeline", "sagemaker",
-            "application-autoscaling", "s3api", "ecr", "codecommit", "glue", "stepfunctions", "ssm", "sts")
+            "application-autoscaling", "s3api", "ecr", "codecommit", "glue", "stepfunctions", "ssm", "sts",
+            "cloudwatch")
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,9 @@ def commands(service: str, made: dict) -> list[tuple[str, ...]]:
         return [("events", "list-rules")] + [("events", c, flag, rule) for rule in res["AWS::Events::Rule"]
                                              for c, flag in (("describe-rule", "--name"),
                                                              ("list-targets-by-rule", "--rule"))]
+    if service == "cloudwatch":
+        return [("cloudwatch", "describe-alarms")] + [("cloudwatch", "describe-alarm-history", "--alarm-name", alarm)
+                                                      for alarm in res["AWS::CloudWatch::Alarm"]]
     if service == "codebuild":
         projects = res["AWS::CodeBuild::Project"]
         return ([("codebuild", "list-projects"), ("codebuild", "list-builds"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import boto3
 import pytest
@@ -13,10 +14,11 @@ import pytest
 from mlops_workshop.localcloud import lifecycle, persistence
 from mlops_workshop.localcloud.processes import TABLE, start_time
 from mlops_workshop.modelserver import free_port
-from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, model_tarball, training_request, trust, zip_of)
+from testkit.localcloud import (BUCKET, CODEBUILD_ROLE, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, execution_role,
+                                model_tarball, service_role, training_request, trust, zip_of)
 from testkit.waiting import wait_for
 
-SETTINGS = {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60, "persist_interval_s": 0.2,
+SETTINGS = {"image_contexts": {"abalone": str(FAKE_IMAGE)}, "endpoint_ready_timeout": 60, "persist_interval_s": 0.2,
             "codepipeline": {"poll_seconds": 0}}
 
 
@@ -40,15 +42,19 @@ class Daemon:
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: start_time(pid) is None, 10, 0.05, f"the daemon {pid} to die")
 
-    def saved(self):
-        """Once the daemon has written everything changed so far (its interval is 0.2 s here)."""
+    def saved(self, work_in_flight: bool = False):
+        """Once the daemon has written everything changed so far (its interval is 0.2 s here); with work in flight
+        (an execution, a build), a snapshot taken from now on, since their progress counts no change."""
         import urllib.request
 
         def health():
             with urllib.request.urlopen(f"{self.state['endpoint']}/_localcloud/health", timeout=5) as answer:
                 return json.loads(answer.read())
-        target = health()["changes"]
-        wait_for(lambda: health()["saved_changes"] >= target, 10, 0.05, "a snapshot with every change so far")
+
+        def kept(found):
+            return found["saved_changes"] >= target and (not work_in_flight or found["saved_at"] > now)
+        now, target = time.time(), health()["changes"]
+        wait_for(lambda: kept(health()), 10, 0.05, "a snapshot with every change so far")
 
 
 @pytest.fixture
@@ -107,6 +113,7 @@ def test_a_kill_loses_at_most_the_last_interval_and_work_in_flight_ends_saying_s
     s3.create_bucket(Bucket=BUCKET)
     rows = "\n".join(f"{label},{','.join(['0.5'] * 10)}" for label in (8, 10, 12)) + "\n"
     s3.put_object(Bucket=BUCKET, Key="training/train.csv", Body=rows.encode())
+    execution_role(daemon.client)
     sm.create_training_job(**training_request("in-flight", {"sleep": "60"}))
     wait_for(lambda: sm.describe_training_job(TrainingJobName="in-flight")["SecondaryStatus"] == "Training", 30)
     glue = daemon.client("glue")
@@ -133,13 +140,14 @@ def test_an_endpoint_that_served_serves_again_before_start_returns(daemon):
     s3, sm = daemon.client("s3"), daemon.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=model_tarball({"model.json": b'{"mean": 4.5}'}))
+    execution_role(daemon.client)
     sm.create_model(ModelName="kept", ExecutionRoleArn=SAGEMAKER_ROLE,
                     PrimaryContainer={"Image": IMAGE_URI, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"})
     sm.create_endpoint_config(EndpointConfigName="kept", ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "kept", "InitialInstanceCount": 1, "InstanceType": "ml.t2.medium"}])
     sm.create_endpoint(EndpointName="kept", EndpointConfigName="kept")
     wait_for(lambda: sm.describe_endpoint(EndpointName="kept")["EndpointStatus"] == "InService", 60)
-    daemon.saved()
+    daemon.saved(work_in_flight=True)
     daemon.kill()
 
     daemon.start()
@@ -240,7 +248,7 @@ def test_an_interrupted_stack_create_is_rolled_back_so_that_it_can_be_created_ag
     cfn.create_stack(StackName="interrupted", TemplateBody=template)
     wait_for(lambda: any(e["LogicalResourceId"] == "Slow" and e["ResourceStatus"] == "CREATE_IN_PROGRESS"
                          for e in cfn.describe_stack_events(StackName="interrupted")["StackEvents"]), 30)
-    daemon.saved()
+    daemon.saved(work_in_flight=True)
     daemon.kill()
 
     daemon.start()
@@ -269,7 +277,8 @@ def test_an_execution_and_a_build_in_flight_end_saying_the_cloud_stopped(daemon)
                                                                                  "    commands:\n      - sleep 60\n"}))
     build = daemon.client("codebuild")
     build.create_project(name="slow", source={"type": "S3", "location": "sources/src.zip"},
-                         artifacts={"type": "NO_ARTIFACTS"}, serviceRole=role["Role"]["Arn"],
+                         artifacts={"type": "NO_ARTIFACTS"},
+                         serviceRole=service_role(daemon.client, CODEBUILD_ROLE, "codebuild.amazonaws.com"),
                          environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                       "computeType": "BUILD_GENERAL1_SMALL"})
     build_id = build.start_build(projectName="slow")["build"]["id"]
@@ -289,7 +298,7 @@ def test_an_execution_and_a_build_in_flight_end_saying_the_cloud_stopped(daemon)
         stages = cp.get_pipeline_state(name="waits")["stageStates"]
         return stages[1].get("actionStates", [{}])[0].get("latestExecution", {}).get("token")
     wait_for(waiting, 30, 0.2, "the approval to wait")
-    daemon.saved()
+    daemon.saved(work_in_flight=True)
     daemon.kill()
 
     daemon.start()

@@ -10,7 +10,8 @@ import pytest
 from botocore.config import Config
 
 from mlops_workshop.localcloud import LocalCloud
-from testkit.localcloud import (ARTIFACTS, BUCKET, REGION, ROLE_ARN, SOURCES, PipelineHelpers, trust, zip_of)
+from testkit.localcloud import (ARTIFACTS, BUCKET, CODEBUILD_ROLE, REGION, ROLE_ARN, SOURCES, PipelineHelpers,
+                                service_role, trust, zip_of)
 
 
 @pytest.fixture
@@ -80,6 +81,7 @@ def aws(cloud, clients):
     iam = clients("iam")
     iam.create_role(RoleName="pipeline-test", AssumeRolePolicyDocument=trust("codepipeline.amazonaws.com"))
     iam.create_role(RoleName="lambda-test", AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
+    service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com")
     s3 = clients("s3")
     for bucket in (ARTIFACTS, SOURCES):
         s3.create_bucket(Bucket=bucket)

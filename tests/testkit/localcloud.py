@@ -17,13 +17,16 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/localcloud-test"
 PIPELINE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/pipeline-test"
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-test"
 SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-role"
+CODEBUILD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/codebuild-test"
+ALLOW_ALL = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
 ARTIFACTS = "pipeline-test-artifacts"
 SOURCES = "pipeline-test-sources"
 BUCKET = f"mlops-data-{REGION}-{ACCOUNT}"
 # A tiny `train` and `serve` in the SageMaker container contract, without TensorFlow.
 FAKE_IMAGE = Path(__file__).with_name("fake_image")
 IMAGE_URI = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/abalone:latest"
-FAKE_IMAGE_SETTINGS = {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60}
+# The stand-in is given for the abalone repository, as an image from outside the local ECR (no push needed).
+FAKE_IMAGE_SETTINGS = {"image_contexts": {"abalone": str(FAKE_IMAGE)}, "endpoint_ready_timeout": 60}
 # Short limits so that the timeout paths are tested in seconds; no source polling to race the tests.
 PIPELINE_SETTINGS = {
     "codepipeline": {"poll_seconds": 0, "lambda_result_grace_seconds": 1.0,
@@ -37,6 +40,34 @@ def trust(service: str) -> str:
     """A role's trust policy letting `service` assume it."""
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+def service_role(clients, arn: str, service: str, statements: list | None = None) -> str:
+    """Create the role `arn` that `service` may assume, with these statements (allowed everything by default)."""
+    iam, name = clients("iam"), arn.rsplit("/", 1)[1]
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(service))
+    iam.put_role_policy(RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": ALLOW_ALL if statements is None else statements}))
+    return arn
+
+
+def execution_role(clients) -> str:
+    """SAGEMAKER_ROLE, which SageMaker may assume, allowed everything (a model's, a training job's role)."""
+    return service_role(clients, SAGEMAKER_ROLE, "sagemaker.amazonaws.com")
+
+
+def starter_role(iam, name: str, pipeline_arn: str, rule_arn: str | None = None) -> str:
+    """A role EventBridge may assume (for that rule only, when given) to start one pipeline; its ARN."""
+    statement = {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    if rule_arn:
+        statement["Condition"] = {"ArnEquals": {"aws:SourceArn": rule_arn},
+                                  "StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [statement]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="start", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "codepipeline:StartPipelineExecution",
+                                                "Resource": pipeline_arn}]}))
+    return arn
 
 
 def zip_of(files: dict[str, str | bytes]) -> bytes:
@@ -69,20 +100,6 @@ def untar(data: bytes) -> dict[str, bytes]:
 
 
 # SageMaker.
-def create_sagemaker_role(iam) -> str:
-    """SAGEMAKER_ROLE, trusting SageMaker, with what its jobs and endpoints do in the data bucket and CloudWatch."""
-    name = SAGEMAKER_ROLE.rsplit("/", 1)[1]
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com"))
-    iam.put_role_policy(RoleName=name, PolicyName="jobs", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"arn:aws:s3:::{BUCKET}/*"},
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"},
-            {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
-             "Condition": {"StringLike": {"cloudwatch:namespace": "aws/sagemaker/*"}}},
-        ]}))
-    return SAGEMAKER_ROLE
-
-
 def serve_mean(sm, s3, name: str, mean: float, data_capture: dict | None = None) -> str:
     """An endpoint `name` of the stand-in image answering `mean` to every row (its model in BUCKET, SAGEMAKER_ROLE
     its execution role), with the DataCaptureConfig given; waits until it serves and returns its name."""

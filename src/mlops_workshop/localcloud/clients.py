@@ -49,11 +49,12 @@ _session: Any = None
 
 
 def client(endpoint_url: str, service: str, region: str = DEFAULT_REGION, read_timeout: float = 120,
-           credentials: Mapping[str, str] | None = None) -> Any:
-    """A boto3 client on a cloud, kept: clients are thread-safe, and a new one costs a quarter of a second."""
+           credentials: Mapping[str, str] | None = None, max_attempts: int = 2) -> Any:
+    """A boto3 client on a cloud, kept: clients are thread-safe, and a new one costs a quarter of a second.
+    `max_attempts` 1 makes no retry (a call that must happen once, as a Step Functions task's)."""
     global _session
     credentials = dict(credentials or DUMMY_CREDENTIALS)
-    key = (endpoint_url, service, region, read_timeout, tuple(sorted(credentials.items())))
+    key = (endpoint_url, service, region, read_timeout, max_attempts, tuple(sorted(credentials.items())))
     with _lock:
         if key not in _clients:
             _session = _session or boto3.session.Session()
@@ -62,7 +63,7 @@ def client(endpoint_url: str, service: str, region: str = DEFAULT_REGION, read_t
                 aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
                 aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
-                config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=read_timeout,
+                config=Config(retries={"max_attempts": max_attempts, "mode": "standard"}, read_timeout=read_timeout,
                               connect_timeout=10))
         return _clients[key]
 

@@ -196,6 +196,8 @@ class StateStore:
         # Changes counted, and the count the last snapshot holds: what a caller waits on to know a write is kept.
         self.changes = 0
         self.saved_changes = 0
+        # When the state the last snapshot holds was taken: background work (a stage running) counts no change.
+        self.saved_at = 0.0
         self._digest: str | None = None
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
@@ -299,6 +301,7 @@ class StateStore:
                 return False  # the lazy part is not back yet: the snapshot on disk is still the whole state
             self._dirty = False
             changes = self.changes
+            taken_at = time.time()
             started = time.perf_counter()
             for attempt in range(5):
                 try:
@@ -317,13 +320,13 @@ class StateStore:
             data = _join(eager_buffer.getvalue(), lazy_buffer.getvalue())
             digest = hashlib.sha256(data).hexdigest()
             if digest == self._digest and not force:
-                self.saved_changes = changes
+                self.saved_changes, self.saved_at = changes, taken_at
                 return False
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomically(self.folder / VERSION, json.dumps(version_info(), indent=2).encode())
             _write_atomically(self.folder / SNAPSHOT, data)
             self._digest = digest
-            self.saved_changes = changes
+            self.saved_changes, self.saved_at = changes, taken_at
             self._collect_blobs(eager_pickler.blobs | lazy_pickler.blobs)
             self.save_seconds.append(time.perf_counter() - started)
             return True

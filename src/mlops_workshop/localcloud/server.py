@@ -130,9 +130,10 @@ class LocalCloud:
         return get_backend(service)[account][region or self.region]
 
     def client(self, service: str, region: str | None = None, read_timeout: float = 120,
-               credentials: dict[str, str] | None = None) -> Any:
+               credentials: dict[str, str] | None = None, max_attempts: int = 2) -> Any:
         """A boto3 client on this cloud, for a call a service makes through the API."""
-        return clients.client(self.endpoint_url, service, region or self.region, read_timeout, credentials)
+        return clients.client(self.endpoint_url, service, region or self.region, read_timeout, credentials,
+                              max_attempts)
 
     def child_env(self, extra: dict[str, str] | None = None, region: str | None = None) -> dict[str, str]:
         """The environment every process the local cloud starts gets: it talks to this cloud."""
@@ -185,6 +186,7 @@ class LocalCloud:
     def health(self) -> dict[str, Any]:
         return {"status": "running" if self._ready else "starting", "services": self.installed(),
                 "installing": self.waiting(), "changes": self.store.changes, "saved_changes": self.store.saved_changes,
+                "saved_at": self.store.saved_at,
                 "processes": self.processes(), "state_dir": str(self.state_dir)}
 
     def _parse(self, environ: dict[str, Any]) -> tuple[AwsRequest, str | None]:

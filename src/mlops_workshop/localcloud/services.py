@@ -42,6 +42,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("images", "images.service:ImagesService"),
     ServiceSpec("s3", "s3.service:S3Service", ("s3",)),
     ServiceSpec("events", "events.service:EventsService", ("events",)),
+    ServiceSpec("cloudwatch", "cloudwatch.service:CloudWatchService", ("monitoring",), ("cloudwatch",)),
     ServiceSpec("lambda", "awslambda.service:LambdaService", ("lambda",)),
     ServiceSpec("glue", "glue.service:GlueService", ("glue",)),
     ServiceSpec("codecommit", "codecommit.service:CodeCommitService", ("codecommit",)),
@@ -93,6 +94,13 @@ class Patches:
         self._undo.append(lambda: setattr(owner, name, original))
         setattr(owner, name, replacement)
         return original
+
+    def add(self, owner: type, name: str, value: Any) -> None:
+        """Give owner an attribute it lacks (an operation moto does not implement), removed again on undo."""
+        if name in owner.__dict__:
+            raise AttributeError(f"{owner.__name__}.{name} exists: replace it instead")
+        self._undo.append(lambda: delattr(owner, name))
+        setattr(owner, name, value)
 
     def replace_item(self, mapping: dict[str, Any], key: str, value: Any) -> None:
         had, original = key in mapping, mapping.get(key)

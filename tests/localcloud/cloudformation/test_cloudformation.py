@@ -195,6 +195,21 @@ Resources:
         Statement:
           - {Effect: Allow, Principal: {Service: [codepipeline.amazonaws.com, codebuild.amazonaws.com]},
              Action: sts:AssumeRole}
+      # What the pipeline and its build do with this role: their logs, the source and artifact buckets, the build.
+      Policies:
+        - PolicyName: pipeline-and-build
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement:
+              - {Effect: Allow, Action: [logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents], Resource: "*"}
+              - Effect: Allow
+                Action: [s3:GetObject, s3:GetObjectVersion, s3:PutObject, s3:GetBucketVersioning, s3:ListBucket]
+                Resource:
+                  - !Sub arn:aws:s3:::${Sources}
+                  - !Sub arn:aws:s3:::${Sources}/*
+                  - !Sub arn:aws:s3:::${Artifacts}
+                  - !Sub arn:aws:s3:::${Artifacts}/*
+              - {Effect: Allow, Action: [codebuild:StartBuild, codebuild:BatchGetBuilds], Resource: "*"}
   Project:
     Type: AWS::CodeBuild::Project
     Properties:

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlops_workshop import REPO_ROOT
-from testkit.localcloud import ARTIFACTS, FAKE_IMAGE
+from testkit.localcloud import ARTIFACTS, FAKE_IMAGE, SAGEMAKER_ROLE, execution_role
 from testkit.waiting import wait_for
 
 TEMPLATE = REPO_ROOT / "container" / "assets" / "deploy-model-Prd.yml"
@@ -18,7 +18,7 @@ ROW = ",".join(["0.5"] * 10)
 
 @pytest.fixture
 def cloud_settings():
-    return {"image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 60,
+    return {"image_contexts": {"abalone": str(FAKE_IMAGE)}, "endpoint_ready_timeout": 60,
             "codepipeline": {"poll_seconds": 0}, "cloudformation": {"resource_timeout_seconds": 60}}
 
 
@@ -43,12 +43,13 @@ def package(aws, mean):
 def test_the_prd_template_deploys_updates_in_place_and_deletes(aws):
     sm = aws.clients("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="abalone")
+    execution_role(aws.clients)
     runtime = aws.clients("sagemaker-runtime")
     first, second = package(aws, 11.0), package(aws, 7.0)
 
     def parameters(package_arn, execution):
         values = {"ModelName": "abalone", "EndpointName": "abalone-prd", "ModelPackageArn": package_arn,
-                  "RoleArn": "arn:aws:iam::123456789012:role/sagemaker", "InstanceType": "ml.t2.medium",
+                  "RoleArn": SAGEMAKER_ROLE, "InstanceType": "ml.t2.medium",
                   "DataCaptureUri": f"s3://{ARTIFACTS}/capture", "PipelineExecutionId": execution,
                   "MonitoringReportsUri": f"s3://{ARTIFACTS}/monitoring/reports"}
         return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
@@ -102,11 +103,12 @@ def test_the_prd_template_deploys_updates_in_place_and_deletes(aws):
 def test_the_prd_template_monitors_the_endpoint_against_the_baseline(aws):
     sm = aws.clients("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="abalone")
+    execution_role(aws.clients)
     baseline = f"s3://{ARTIFACTS}/e1/monitoring/baseline"
 
     def parameters(expression):
         values = {"ModelName": "abalone", "EndpointName": "abalone-prd", "ModelPackageArn": package(aws, 5.0),
-                  "RoleArn": "arn:aws:iam::123456789012:role/sagemaker", "InstanceType": "ml.t2.medium",
+                  "RoleArn": SAGEMAKER_ROLE, "InstanceType": "ml.t2.medium",
                   "DataCaptureUri": f"s3://{ARTIFACTS}/capture", "MonitoringBaselineUri": baseline,
                   "MonitoringReportsUri": f"s3://{ARTIFACTS}/monitoring/reports",
                   "MonitoringScheduleExpression": expression}
@@ -117,9 +119,9 @@ def test_the_prd_template_monitors_the_endpoint_against_the_baseline(aws):
     stack = aws.stack_done("deploy-prd", timeout=90)
     assert stack["StackStatus"] == "CREATE_COMPLETE", [e for e in aws.events("deploy-prd") if "FAILED" in e[1]]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-    assert outputs["MonitoringScheduleName"] == "abalone-prd-data-quality"
+    assert outputs["MonitoringScheduleName"] == "abalone-prd-monitor"
     schedule = wait_for(lambda: (found := sm.describe_monitoring_schedule(
-        MonitoringScheduleName="abalone-prd-data-quality"))["MonitoringScheduleStatus"] != "Pending" and found, 10,
+        MonitoringScheduleName="abalone-prd-monitor"))["MonitoringScheduleStatus"] != "Pending" and found, 10,
         what="the schedule to be validated")
     assert schedule["MonitoringScheduleStatus"] == "Scheduled", schedule.get("FailureReason")
     assert (schedule["EndpointName"], schedule["MonitoringType"]) == ("abalone-prd", "DataQuality")
@@ -136,7 +138,7 @@ def test_the_prd_template_monitors_the_endpoint_against_the_baseline(aws):
                          Parameters=parameters("cron(0 */2 ? * * *)"))
     stack = aws.stack_done("deploy-prd", timeout=90)
     assert stack["StackStatus"] == "UPDATE_COMPLETE", [e for e in aws.events("deploy-prd") if "FAILED" in e[1]]
-    updated = sm.describe_monitoring_schedule(MonitoringScheduleName="abalone-prd-data-quality")
+    updated = sm.describe_monitoring_schedule(MonitoringScheduleName="abalone-prd-monitor")
     assert updated["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 */2 ? * * *)"
     assert updated["CreationTime"] == schedule["CreationTime"]  # updated in place
 

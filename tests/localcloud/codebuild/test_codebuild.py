@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from localcloud.codebuild.buildkit import OUTPUTS, SOURCES, finished, phases, source_zip
+from testkit.localcloud import CODEBUILD_ROLE, service_role
 from testkit.tools import require_aws_cli
 from testkit.waiting import wait_for
 
-SOURCES = "build-sources-123456789012"
-OUTPUTS = "build-outputs-123456789012"
 
 BUILDSPEC = textwrap.dedent("""\
     version: 0.2
@@ -67,49 +67,6 @@ FAILING = textwrap.dedent("""\
       files:
         - finally.txt
 """)
-
-
-def source_zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def project(clients):
-    """project(name, files, buildspec=None) uploads the source zip and creates an S3-source project."""
-    s3, cb = clients("s3"), clients("codebuild")
-    s3.create_bucket(Bucket=SOURCES)
-    s3.create_bucket(Bucket=OUTPUTS)
-
-    def make(name: str, files: dict[str, str], buildspec: str | None = None, artifacts: dict | None = None) -> str:
-        s3.put_object(Bucket=SOURCES, Key=f"{name}/source.zip", Body=source_zip(files))
-        source = {"type": "S3", "location": f"{SOURCES}/{name}/source.zip"}
-        if buildspec:
-            source["buildspec"] = buildspec
-        cb.create_project(
-            name=name, source=source, serviceRole="arn:aws:iam::123456789012:role/codebuild",
-            artifacts=artifacts or {"type": "S3", "location": OUTPUTS, "path": "builds", "name": "out.zip",
-                                    "packaging": "ZIP", "namespaceType": "BUILD_ID"},
-            environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
-                         "computeType": "BUILD_GENERAL1_SMALL",
-                         "environmentVariables": [{"name": "FROM_PROJECT", "value": "project", "type": "PLAINTEXT"},
-                                                  {"name": "FROM_CALL", "value": "project", "type": "PLAINTEXT"}]})
-        return name
-    return make
-
-
-def finished(cb, build_id: str, timeout: float = 120) -> dict:
-    def check():
-        build = cb.batch_get_builds(ids=[build_id])["builds"][0]
-        return build if build["buildComplete"] else None
-    return wait_for(check, timeout, 0.2, f"build {build_id}")
-
-
-def phases(build: dict) -> list[tuple[str, str | None]]:
-    return [(p["phaseType"], p.get("phaseStatus")) for p in build["phases"]]
 
 
 def test_build_runs_phases_with_variables_and_zips_artifacts(clients, project):
@@ -214,10 +171,11 @@ def test_unknown_project_is_resource_not_found(clients):
 def test_run_build_for_the_pipeline(clients, cloud):
     cb = clients("codebuild")
     clients("s3").create_bucket(Bucket=OUTPUTS)
+    service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com")
     cb.create_project(name="pipeline-build", source={"type": "CODEPIPELINE", "buildspec": "spec/build.yml",
                                                               "location": "pipeline"},
                       artifacts={"type": "CODEPIPELINE", "location": "pipeline"},
-                      serviceRole="arn:aws:iam::123456789012:role/codebuild",
+                      serviceRole=CODEBUILD_ROLE,
                       environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                    "computeType": "BUILD_GENERAL1_SMALL"})
     spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - ./make.sh\nartifacts:\n  files: [result.txt]\n"
@@ -245,33 +203,10 @@ def test_run_build_for_the_pipeline(clients, cloud):
     assert "start this project's builds from its pipeline" in build["phases"][3]["contexts"][0]["message"]
 
 
-def test_pip_install_in_a_build_stays_out_of_the_project_venv(clients, project):
-    import importlib.util
-    cb = clients("codebuild")
-    spec = textwrap.dedent("""\
-        version: 0.2
-        phases:
-          build:
-            commands:
-              - python -c "import mlops_workshop, moto; print('project packages visible')"
-              - pip install --quiet --no-deps --no-index --no-build-isolation ./tinypkg
-              - python -c "import lc2_tinypkg, sys; print('installed', lc2_tinypkg.__file__, sys.prefix)"
-        """)
-    pyproject = '[project]\nname = "lc2-tinypkg"\nversion = "0.1"\n[tool.setuptools]\npy-modules = ["lc2_tinypkg"]\n'
-    name = project("layer", {"buildspec.yml": spec, "tinypkg/pyproject.toml": pyproject,
-                             "tinypkg/lc2_tinypkg.py": "VALUE = 1\n"}, artifacts={"type": "NO_ARTIFACTS"})
-    build = finished(cb, cb.start_build(projectName=name)["build"]["id"])
-    text = Path(build["logs"]["deepLink"].removeprefix("file://")).read_text()
-    assert build["buildStatus"] == "SUCCEEDED", text[-2000:]
-    assert "project packages visible" in text
-    _, module, prefix = next(line for line in text.splitlines() if line.startswith("installed ")).split()
-    assert prefix.endswith("codebuild/python") and module.startswith(prefix)
-    assert importlib.util.find_spec("lc2_tinypkg") is None
-
-
 def test_codecommit_source_at_a_branch(clients, tmp_path):
     import subprocess
     cc, cb = clients("codecommit"), clients("codebuild")
+    service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com")
     url = cc.create_repository(repositoryName="app")["repositoryMetadata"]["cloneUrlHttp"]
     work = tmp_path / "work"
     work.mkdir()
@@ -284,7 +219,7 @@ def test_codecommit_source_at_a_branch(clients, tmp_path):
     head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     cb.create_project(name="from-git", source={"type": "CODECOMMIT",
                                                "location": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/app"},
-                      artifacts={"type": "NO_ARTIFACTS"}, serviceRole="arn:aws:iam::123456789012:role/codebuild",
+                      artifacts={"type": "NO_ARTIFACTS"}, serviceRole=CODEBUILD_ROLE,
                       environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                    "computeType": "BUILD_GENERAL1_SMALL"})
     build = finished(cb, cb.start_build(projectName="from-git", sourceVersion="refs/heads/main")["build"]["id"])
@@ -306,14 +241,21 @@ phases:
 
 def logged_project(clients, name: str, logs_config: dict) -> str:
     s3, cb = clients("s3"), clients("codebuild")
+    service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com")
     s3.create_bucket(Bucket=SOURCES)
     s3.put_object(Bucket=SOURCES, Key=f"{name}/source.zip", Body=source_zip({"buildspec.yml": LOGGED}))
     cb.create_project(name=name, source={"type": "S3", "location": f"{SOURCES}/{name}/source.zip"},
-                      serviceRole="arn:aws:iam::123456789012:role/codebuild", artifacts={"type": "NO_ARTIFACTS"},
+                      serviceRole=CODEBUILD_ROLE, artifacts={"type": "NO_ARTIFACTS"},
                       environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                    "computeType": "BUILD_GENERAL1_SMALL"},
                       logsConfig=logs_config)
     return name
+
+
+def cloud_dir(build: dict) -> str:
+    name, uuid = build["id"].split(":", 1)
+    log = Path(build["logs"]["deepLink"].removeprefix("file://"))
+    return str(log.parents[3] / "codebuild" / f"{name}-{uuid}")
 
 
 def test_a_build_logs_where_the_projects_logs_config_says_as_it_runs(clients):
@@ -329,8 +271,8 @@ def test_a_build_logs_where_the_projects_logs_config_says_as_it_runs(clients):
     assert build["logs"]["cloudWatchLogsArn"].endswith(f":log-group:/mlops/stack/codebuild:log-stream:buildimage/{uuid}")
     messages = [e["message"] for e in logs.get_log_events(logGroupName="/mlops/stack/codebuild",
                                                           logStreamName=f"buildimage/{uuid}")["events"]]
-    # The buildspec's `aws` is the project's own CLI, as a CodeBuild image has one.
-    assert f"building with {aws_cli}" in messages
+    # The buildspec's `aws` is the project's own CLI (through the build's bin), as a CodeBuild image has one.
+    assert f"building with {cloud_dir(build)}/bin/aws" in messages and Path(aws_cli).is_file()
     assert any(m.startswith("aws-cli/1.") for m in messages)
 
 

@@ -6,7 +6,8 @@ import re
 
 import pytest
 from botocore.exceptions import ClientError
-from testkit.localcloud import ARTIFACTS, PIPELINE_ROLE, approval_action, files_of, lambda_action, source_action
+from testkit.localcloud import (ARTIFACTS, CODEBUILD_ROLE, PIPELINE_ROLE, approval_action, files_of, lambda_action,
+                                source_action)
 from testkit.shapes import missing_members
 from testkit.waiting import wait_for
 
@@ -246,7 +247,7 @@ def test_codebuild_actions_build_the_input_artifact_and_a_failed_build_fails_the
     # moto's CreateProject wants a location even for CODEPIPELINE sources, which AWS does not.
     aws.clients("codebuild").create_project(
         name="pipeline-test-build", source={"type": "CODEPIPELINE", "buildspec": BUILDSPEC, "location": "pipeline"},
-        artifacts={"type": "CODEPIPELINE", "location": "pipeline"}, serviceRole=PIPELINE_ROLE,
+        artifacts={"type": "CODEPIPELINE", "location": "pipeline"}, serviceRole=CODEBUILD_ROLE,
         environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                      "computeType": "BUILD_GENERAL1_SMALL"})
     aws.source("app.zip", {"input.txt": "from the source"})
@@ -349,7 +350,7 @@ def test_a_build_killed_mid_stage_fails_the_action_instead_of_hanging(aws):
         name="pipeline-test-build", source={"type": "CODEPIPELINE", "location": "pipeline",
                                             "buildspec": "version: 0.2\nphases:\n  build:\n    commands:\n"
                                                          "      - sleep 60\n"},
-        artifacts={"type": "NO_ARTIFACTS"}, serviceRole=PIPELINE_ROLE,
+        artifacts={"type": "NO_ARTIFACTS"}, serviceRole=CODEBUILD_ROLE,
         environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                      "computeType": "BUILD_GENERAL1_SMALL"})
     aws.source("app.zip", {"a.txt": "a"})
@@ -388,7 +389,7 @@ def test_a_failed_stack_fails_the_deploy_action_and_replace_on_failure_recreates
     codebuild = aws.clients("codebuild")
     codebuild.create_project(name="taken-project", source={"type": "NO_SOURCE", "location": "none",
                                                            "buildspec": "version: 0.2"},
-                             artifacts={"type": "NO_ARTIFACTS"}, serviceRole=PIPELINE_ROLE,
+                             artifacts={"type": "NO_ARTIFACTS"}, serviceRole=CODEBUILD_ROLE,
                              environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                           "computeType": "BUILD_GENERAL1_SMALL"})
     aws.source("app.zip", {"stack.yml": FAILING_STACK, "config.json": "{}"})

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 
 import pytest
-from testkit.localcloud import PIPELINE_ROLE, SOURCES, approval_action, files_of
+from testkit.localcloud import SOURCES, approval_action, files_of, starter_role
 from testkit.waiting import wait_for
 from testkit.tools import require_git
 
@@ -100,15 +100,15 @@ def test_an_eventbridge_rule_on_a_push_starts_the_pipeline(aws, tmp_path):
     first = aws.pipeline("on-push", [{"name": "Source", "actions": [code]},
                                      {"name": "Use", "actions": [approval_action("Look")]}])
     events = aws.clients("events")
-    events.put_rule(Name="on-push", EventPattern='{"source": ["aws.codecommit"], '
-                                                '"detail-type": ["CodeCommit Repository State Change"]}')
-    events.put_targets(Rule="on-push", Targets=[{"Id": "pipeline", "Arn":
-                                                 "arn:aws:codepipeline:us-east-1:123456789012:on-push",
-                                                 "RoleArn": PIPELINE_ROLE}])
+    rule = events.put_rule(Name="on-push", EventPattern='{"source": ["aws.codecommit"], '
+                                                       '"detail-type": ["CodeCommit Repository State Change"]}')
+    pipeline_arn = "arn:aws:codepipeline:us-east-1:123456789012:on-push"
+    role = starter_role(aws.clients("iam"), "on-push-starter", pipeline_arn, rule["RuleArn"])
+    events.put_targets(Rule="on-push", Targets=[{"Id": "pipeline", "Arn": pipeline_arn, "RoleArn": role}])
     (work / "a.txt").write_text("two\n")
     git(work, "commit", "-q", "-am", "two")
     git(work, "push", "-q", url, "main")
     started = wait_for(
         lambda: [s for s in aws.cp.list_pipeline_executions(pipelineName="on-push")["pipelineExecutionSummaries"]
                  if s["pipelineExecutionId"] != first], what="an execution started by the push event")
-    assert started[0]["trigger"]["triggerType"] == "CloudWatchEvent"
+    assert started[0]["trigger"] == {"triggerType": "CloudWatchEvent", "triggerDetail": rule["RuleArn"]}

@@ -6,6 +6,8 @@ The table holds every operation the project's code calls (lambdas/, container/bu
 the buildspecs, src/mlops_workshop and the local cloud's own clients); `*` in a resource marks a part the request
 does not tell (only a `*` in a policy covers it)."""
 
+import json
+
 import pytest
 
 from mlops_workshop.localcloud.iam.operations import Operation
@@ -314,6 +316,13 @@ def test_a_role_nested_in_a_structure_is_passed_too(describe):
          "RoleArn": "arn:aws:iam::123456789012:role/events-to-states"}]}, full=True)
     assert [(n.action, n.resource, n.pass_role_to) for n in call.needs][1:] == [
         ("iam:PassRole", "arn:aws:iam::123456789012:role/events-to-states", "events.amazonaws.com")]
+
+
+def test_a_role_in_a_functions_payload_is_data_not_a_passed_role(describe):
+    op, call = describe("lambda", "invoke", {"FunctionName": "baseline", "Payload": json.dumps(
+        {"RoleArn": SAGEMAKER_ROLE, "ImageUri": "x"}).encode()}, full=True)
+    assert [(n.action, n.resource) for n in call.needs] == [
+        ("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:123456789012:function:baseline")]
 
 
 @pytest.mark.parametrize("operation, action", [("GitUploadPack", "codecommit:GitPull"),

@@ -12,6 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from mlops_workshop.localcloud.iam.exceptions import AssumeRoleRefused
+from testkit.localcloud import FAKE_IMAGE
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -272,6 +273,10 @@ def test_passing_a_role_needs_passrole_to_that_service_and_the_roles_trust(cloud
                                        AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com"))["Role"]["Arn"]
     untrusting = admin.create_role(RoleName="iam-test-glue-only",
                                    AssumeRolePolicyDocument=trust("glue.amazonaws.com"))["Role"]["Arn"]
+    # SageMaker pulls the job's image as the role: an image given to the cloud, and the grants the pull needs.
+    cloud.settings["image_contexts"] = {"abalone": str(FAKE_IMAGE)}
+    admin.put_role_policy(RoleName="iam-test-sagemaker", PolicyName="pull", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}))
     train = {"Effect": "Allow", "Action": "sagemaker:CreateTrainingJob",
              "Resource": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/mlops-*"}
     _, conditioned = role("iam-test-launcher", train, {

@@ -18,7 +18,7 @@ GLUE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/MLOps-Glue-{REGION}"
 DEPLOY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/MLOps-CloudFormation-{REGION}"
 TRAINING = {"AlgorithmSpecification": {}, "OutputDataConfig": {}, "ResourceConfig": {}, "StoppingCondition": {}}
 CAPTURED = "abalone-prd/AllTraffic/2026/12/01/10/00-01-000-6f1c.jsonl"
-REPORT = "abalone-prd/abalone-prd-data-quality/2026/12/01/10/constraint_violations.json"
+REPORT = "abalone-prd/abalone-prd-monitor/2026/12/01/10/constraint_violations.json"
 
 CALLS = [
     ("LambdaRole", "sagemaker", "create_training_job", {"TrainingJobName": "mlops-abalone-e1",
@@ -77,12 +77,13 @@ CALLS = [
     ("GlueRole", "s3", "put_object", {"Bucket": ARTIFACTS, "Key": "e1/input/training/train.csv", "Body": b"x"}),
     ("GlueRole", "cloudwatch", "put_metric_data", {"Namespace": "Glue", "MetricData": [{"MetricName": "m",
                                                                                       "Value": 1.0}]}),
+    ("RetrainRole", "codepipeline", "start_pipeline_execution", {"name": "mlops"}),
     ("CloudFormationRole", "sagemaker", "create_model", {"ModelName": "abalone-dev-m1",
                                                          "ExecutionRoleArn": SAGEMAKER_ROLE}),
     ("CloudFormationRole", "sagemaker", "create_endpoint", {"EndpointName": "abalone-dev",
                                                             "EndpointConfigName": "abalone-dev-c1"}),
     ("CloudFormationRole", "sagemaker", "create_monitoring_schedule", {
-        "MonitoringScheduleName": "abalone-prd-data-quality", "MonitoringScheduleConfig": {
+        "MonitoringScheduleName": "abalone-prd-monitor", "MonitoringScheduleConfig": {
             "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
             "MonitoringJobDefinition": {"MonitoringInputs": [], "MonitoringOutputConfig": {"MonitoringOutputs": []},
                                         "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1,
@@ -91,11 +92,11 @@ CALLS = [
                                         "MonitoringAppSpecification": {"ImageUri": "x"}, "RoleArn": SAGEMAKER_ROLE}},
         "Tags": [{"Key": "Model", "Value": "abalone"}]}),
     ("CloudFormationRole", "sagemaker", "update_monitoring_schedule", {
-        "MonitoringScheduleName": "abalone-prd-data-quality", "MonitoringScheduleConfig": {}}),
+        "MonitoringScheduleName": "abalone-prd-monitor", "MonitoringScheduleConfig": {}}),
     ("CloudFormationRole", "sagemaker", "describe_monitoring_schedule", {
-        "MonitoringScheduleName": "abalone-prd-data-quality"}),
+        "MonitoringScheduleName": "abalone-prd-monitor"}),
     ("CloudFormationRole", "sagemaker", "delete_monitoring_schedule", {
-        "MonitoringScheduleName": "abalone-prd-data-quality"}),
+        "MonitoringScheduleName": "abalone-prd-monitor"}),
     ("CloudFormationRole", "iam", "create_role", {"RoleName": "abalone-system-test-FunctionRole-X",
                                                   "AssumeRolePolicyDocument": "{}"}),
     ("CloudFormationRole", "lambda", "create_function", {
@@ -113,6 +114,8 @@ REFUSED = [
     ("SageMakerRole", "s3", "put_object", {"Bucket": DATA, "Key": "input/raw/abalone.csv", "Body": b"x"}),
     ("CloudFormationRole", "sagemaker", "delete_monitoring_schedule", {"MonitoringScheduleName": "another-schedule"}),
     ("PipelineRole", "cloudformation", "create_stack", {"StackName": "another-stack", "TemplateBody": "{}"}),
+    ("RetrainRole", "codepipeline", "start_pipeline_execution", {"name": "another-pipeline"}),
+    ("RetrainRole", "codepipeline", "stop_pipeline_execution", {"pipelineName": "mlops", "pipelineExecutionId": "e1"}),
 ]
 
 

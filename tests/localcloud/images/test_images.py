@@ -7,12 +7,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
-from mlops_workshop import REPO_ROOT
+from mlops_workshop.localcloud.images.exceptions import ImageNotFound
 from mlops_workshop.localcloud.images.models import ImageRef, parse_image_uri
 from mlops_workshop.localcloud.sagemaker.analyzer import image_uri
-from testkit.localcloud import (BUCKET, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, create_sagemaker_role, endpoint_settled,
-                                training_job_done, training_request)
+from testkit.localcloud import (BUCKET, CODEBUILD_ROLE, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, endpoint_settled,
+                                execution_role, service_role, training_job_done, training_request)
 from testkit.waiting import wait_for
 
 HERE = Path(__file__).parent
@@ -31,30 +32,71 @@ def test_parse_image_uri(uri, expected):
     assert parse_image_uri(uri).is_ecr == ("dkr.ecr" in uri)
 
 
-def test_context_rules(cloud, tmp_path):
+def test_context_rules(cloud, clients, tmp_path):
     found = cloud.service("images")
     uri = IMAGE_URI
-    assert found.resolve(uri).context == FAKE_IMAGE  # settings image_context (this folder's conftest)
-    cloud.settings.pop("image_context")
-    assert found.resolve(uri).context == REPO_ROOT / "container"
-    found.records.record_tag(uri, str(tmp_path), None)
+    assert found.pull(uri, SAGEMAKER_ROLE).context == FAKE_IMAGE  # settings image_contexts (this folder's conftest)
+    cloud.settings.pop("image_contexts")
+    with pytest.raises(ImageNotFound, match="Cannot find repository: abalone in registry ID: 123456789012"):
+        found.pull(uri, SAGEMAKER_ROLE)
+    clients("ecr").create_repository(repositoryName="abalone")
+    clients("ecr").put_image(repositoryName="abalone", imageManifest=MANIFEST, imageTag="latest")
+    with pytest.raises(ImageNotFound, match="the local cloud does not know what it was built from"):
+        found.pull(uri, SAGEMAKER_ROLE)
     found.records.record_push({"repository": "abalone", "tag": "latest", "digest": "sha256:1",
                                "context": str(tmp_path), "build_id": "b:1"})
-    assert found.resolve(uri).context == tmp_path
-    assert found.resolve(uri.replace(":latest", ":other")).context == REPO_ROOT / "container"
-    assert found.resolve(uri.replace(":latest", "@sha256:1")).context == tmp_path
+    assert found.pull(uri, SAGEMAKER_ROLE).context == tmp_path
+    with pytest.raises(ImageNotFound, match="with tag: other and digest: null"):
+        found.pull(uri.replace(":latest", ":other"), SAGEMAKER_ROLE)
     cloud.settings["image_contexts"] = {"abalone": str(FAKE_IMAGE)}
-    assert found.resolve(uri).context == FAKE_IMAGE
+    assert found.pull(uri, SAGEMAKER_ROLE).context == FAKE_IMAGE
+
+
+MANIFEST = ('{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "config": '
+            '{"mediaType": "application/vnd.docker.container.image.v1+json", "size": 0, "digest": "sha256:' + "0" * 64
+            + '"}, "layers": []}')
+
+
+def test_an_image_never_pushed_is_refused_as_sagemaker_refuses_it(clients, cloud, data_bucket):
+    cloud.settings.pop("image_contexts")
+    sm = clients("sagemaker")
+    with pytest.raises(ClientError) as error:
+        sm.create_training_job(**training_request("never-pushed"))
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    assert error.value.response["Error"]["Message"] == (
+        f"Cannot find repository: abalone in registry ID: 123456789012 Please check if your ECR repository exists and "
+        f"role {SAGEMAKER_ROLE} has proper pull permissions for SageMaker: ecr:BatchCheckLayerAvailability, "
+        "ecr:BatchGetImage, ecr:GetDownloadUrlForLayer")
+    clients("ecr").create_repository(repositoryName="abalone")
+    with pytest.raises(ClientError) as error:
+        sm.create_model(ModelName="never-pushed", ExecutionRoleArn=SAGEMAKER_ROLE,
+                        PrimaryContainer={"Image": IMAGE_URI})
+    assert error.value.response["Error"]["Message"].startswith(
+        f"Cannot find the requested image: {IMAGE_URI} with tag: latest and digest: null. Please check if your ECR "
+        f"image exists and role {SAGEMAKER_ROLE} has proper pull permissions")
+
+
+def test_the_pull_is_judged_against_the_execution_role(clients, cloud, data_bucket):
+    from testkit.localcloud import service_role
+    role = service_role(clients, "arn:aws:iam::123456789012:role/no-pull", "sagemaker.amazonaws.com", [
+        {"Effect": "Allow", "Action": ["s3:*", "ecr:GetAuthorizationToken"], "Resource": "*"}])
+    with pytest.raises(ClientError) as error:
+        clients("sagemaker").create_training_job(**training_request("no-pull", RoleArn=role))
+    message = error.value.response["Error"]["Message"]
+    assert message.startswith(f"Cannot pull the requested image: {IMAGE_URI}: User: arn:aws:sts::123456789012:"
+                              "assumed-role/no-pull/")
+    assert ("is not authorized to perform: ecr:BatchCheckLayerAvailability on resource: "
+            "arn:aws:ecr:us-east-1:123456789012:repository/abalone") in message
 
 
 def test_the_model_monitor_analyzer_is_provided_for_its_published_uri_only(cloud):
     from mlops_workshop.localcloud.sagemaker.analyzer import PROGRAM
     found = cloud.service("images")
-    provided = found.resolve(image_uri("eu-west-1") + ":latest")
+    provided = found.pull(image_uri("eu-west-1") + ":latest", SAGEMAKER_ROLE, "eu-west-1")
     assert provided.program == PROGRAM and "provided by the local cloud" in provided.rule
-    # Another account's repository of that name is not AWS's image.
-    other = found.resolve("123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer")
-    assert other.program is None and other.context == FAKE_IMAGE
+    # Another account's repository of that name is not AWS's image: this account's ECR has no such repository.
+    with pytest.raises(ImageNotFound, match="Cannot find repository: sagemaker-model-monitor-analyzer in registry ID"):
+        found.pull("123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer", SAGEMAKER_ROLE)
 
 
 def test_a_processing_container_runs_the_dockerfiles_entrypoint_with_opt_ml_moved(cloud, tmp_path):
@@ -65,23 +107,24 @@ def test_a_processing_container_runs_the_dockerfiles_entrypoint_with_opt_ml_move
     (context / "job.py").write_text("import os, sys\nfrom pathlib import Path\nPath(sys.argv[2]).mkdir(parents=True)\n"
                                     "(Path(sys.argv[2]) / 'seen').write_text(os.environ['WHERE'] + ' ' + sys.argv[1])"
                                     "\n")
-    cloud.settings["image_context"] = str(context)
+    cloud.settings["image_contexts"] = {"abalone": str(context)}
     images, root = cloud.service("images"), tmp_path / "job"
+    image = images.pull(IMAGE_URI, SAGEMAKER_ROLE)
     root.mkdir()
-    run = images.process(IMAGE_URI, root, tmp_path / "job.log", {"WHERE": "/opt/ml/config/x"}, None, None, "job")
+    run = images.process(image, root, tmp_path / "job.log", {"WHERE": "/opt/ml/config/x"}, None, None, "job")
     assert run.wait(60) == 0, (tmp_path / "job.log").read_text()
     assert (root / "processing/output/seen").read_text() == f"{root}/config/x --out"
     # The job's arguments replace CMD; its entrypoint replaces both.
-    run = images.process(IMAGE_URI, root, tmp_path / "job.log", {"WHERE": "w"}, None,
+    run = images.process(image, root, tmp_path / "job.log", {"WHERE": "w"}, None,
                          ["--out", "/opt/ml/processing/second"], "job")
     assert run.wait(60) == 0 and (root / "processing/second/seen").is_file()
-    run = images.process(IMAGE_URI, root, tmp_path / "job.log", {}, ["sh", "-c", "exit 3"], None, "job")
+    run = images.process(image, root, tmp_path / "job.log", {}, ["sh", "-c", "exit 3"], None, "job")
     assert run.wait(60) == 3
 
 
 def test_image_pushed_by_a_build_is_what_sagemaker_runs(clients, cloud, data_bucket):
     """A build's `docker build` + `docker push` (no engine: recorded) makes SageMaker run that build's context."""
-    cloud.settings.pop("image_context")
+    cloud.settings.pop("image_contexts")
     clients("ecr").create_repository(repositoryName="abalone")
     clients("s3").create_bucket(Bucket="image-sources")
     buffer = io.BytesIO()
@@ -108,7 +151,8 @@ def test_image_pushed_by_a_build_is_what_sagemaker_runs(clients, cloud, data_buc
     clients("s3").put_object(Bucket="image-sources", Key="src.zip", Body=buffer.getvalue())
     cb = clients("codebuild")
     cb.create_project(name="image", source={"type": "S3", "location": "image-sources/src.zip"},
-                      artifacts={"type": "NO_ARTIFACTS"}, serviceRole="arn:aws:iam::123456789012:role/codebuild",
+                      artifacts={"type": "NO_ARTIFACTS"},
+                      serviceRole=service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com"),
                       environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                    "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": True})
     build_id = cb.start_build(projectName="image")["build"]["id"]
@@ -131,14 +175,37 @@ def test_image_pushed_by_a_build_is_what_sagemaker_runs(clients, cloud, data_buc
     assert "/codebuild/image-" in text
 
 
-def test_entrypoint_that_is_missing_fails_the_job_clearly(clients, cloud, data_bucket, tmp_path):
-    cloud.settings["image_context"] = str(tmp_path)
+def test_an_image_process_mode_cannot_run_is_refused_saying_to_use_the_engine(clients, cloud, data_bucket, tmp_path):
+    for name in ("train", "serve"):
+        shutil.copy(FAKE_IMAGE / name, tmp_path / name)
+    (tmp_path / "Dockerfile").write_text('FROM debian\nCOPY train serve /opt/program/\n'
+                                         'ENTRYPOINT ["python3", "x.py"]\n')
+    cloud.settings["image_contexts"] = {"abalone": str(tmp_path)}
     sm = clients("sagemaker")
-    sm.create_training_job(**training_request("no-train"))
-    job = training_job_done(sm, "no-train")
+    sm.create_training_job(**training_request("entrypoint"))
+    job = training_job_done(sm, "entrypoint")
     assert job["TrainingJobStatus"] == "Failed"
-    assert job["FailureReason"] == (f"ClientError: image {IMAGE_URI} is the build context {tmp_path} "
-                                    f"(settings image_context), which has no `train` entrypoint")
+    assert job["FailureReason"] == (
+        f"ClientError: image {IMAGE_URI} ({tmp_path}, settings image_contexts['abalone']) cannot run as a local "
+        "process: its Dockerfile sets ENTRYPOINT python3 x.py, which SageMaker runs with `train` as its argument; "
+        "run it in the container engine instead (--images engine, setting images=engine)")
+
+
+@pytest.mark.parametrize("dockerfile, found", [
+    ("FROM x\nCOPY program /opt/program\nENV PATH=/opt/program:$PATH\n", "program/train"),
+    ("FROM x\nWORKDIR /usr/local\nCOPY program/train bin/\n", "program/train"),
+    ("FROM x AS build\nENTRYPOINT [\"x\"]\nFROM y\nCOPY program/* /usr/bin/\n", "program/train"),
+    ("FROM x\nCOPY program /opt/program\n", None),
+    ("FROM x\nCOPY --from=build /out/train /usr/bin/train\n", None),
+])
+def test_which_context_file_is_train_in_the_image(tmp_path, dockerfile, found):
+    from mlops_workshop.localcloud.images.dockerfile import process_entrypoint
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "train").write_text("#!/bin/sh\n")
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    path, why = process_entrypoint(tmp_path, "train")
+    assert (path.relative_to(tmp_path).as_posix() if path else None) == found, why
+    assert bool(why) == (found is None)
 
 
 @pytest.fixture
@@ -147,7 +214,7 @@ def engine_settings(tmp_path_factory):
     ok, why = ContainerEngine().available()
     if not ok:
         pytest.skip(f"no container engine: {why}")
-    return {"images": "engine", "image_context": str(FAKE_IMAGE), "endpoint_ready_timeout": 120,
+    return {"images": "engine", "image_contexts": {"other": str(FAKE_IMAGE)}, "endpoint_ready_timeout": 120,
             "engine_dir": str(tmp_path_factory.mktemp("engine"))}
 
 
@@ -165,6 +232,7 @@ def test_engine_builds_and_runs_the_image_in_containers(engine_settings, tmp_pat
         def client(service):
             return boto3.client(service, endpoint_url=cloud.endpoint_url, region_name="us-east-1")
         s3, sm, cb = client("s3"), client("sagemaker"), client("codebuild")
+        execution_role(client)
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="training/train.csv", Body=b"4,1,1,1,1,1,1,1,1,1,1\n6,1,1,1,1,1,1,1,1,1,1\n")
         client("ecr").create_repository(repositoryName="abalone")
@@ -178,7 +246,8 @@ def test_engine_builds_and_runs_the_image_in_containers(engine_settings, tmp_pat
         spec = (f"version: 0.2\nphases:\n  build:\n    commands:\n      - docker build -t {IMAGE_URI} image\n"
                 f"      - docker push {IMAGE_URI}\n      - docker images\n")
         cb.create_project(name="image", source={"type": "S3", "location": f"{BUCKET}/src.zip", "buildspec": spec},
-                          artifacts={"type": "NO_ARTIFACTS"}, serviceRole="arn:aws:iam::123456789012:role/cb",
+                          artifacts={"type": "NO_ARTIFACTS"},
+                          serviceRole=service_role(client, CODEBUILD_ROLE, "codebuild.amazonaws.com"),
                           environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                                        "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": True})
         build_id = cb.start_build(projectName="image")["build"]["id"]
@@ -209,7 +278,6 @@ def test_engine_builds_and_runs_the_image_in_containers(engine_settings, tmp_pat
 
         # A processing job runs in a container of the image too; the Model Monitor analyzer as a local process.
         s3.put_object(Bucket=BUCKET, Key="baseline/b.csv", Body=b"a,b\n1,2\n3,4\n")
-        create_sagemaker_role(client("iam"))
         inputs = [{"InputName": "data", "S3Input": {"S3Uri": f"s3://{BUCKET}/baseline/", "S3DataType": "S3Prefix",
                                                     "LocalPath": "/opt/ml/processing/input", "S3InputMode": "File"}}]
         outputs = {"Outputs": [{"OutputName": "out", "S3Output": {

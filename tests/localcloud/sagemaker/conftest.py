@@ -1,6 +1,6 @@
 import pytest
 
-from testkit.localcloud import FAKE_IMAGE_SETTINGS, create_sagemaker_role
+from testkit.localcloud import FAKE_IMAGE_SETTINGS, SAGEMAKER_ROLE, execution_role
 
 
 @pytest.fixture
@@ -9,7 +9,14 @@ def cloud_settings():
     return dict(FAKE_IMAGE_SETTINGS)
 
 
+@pytest.fixture(autouse=True)
+def _execution_role(request):
+    """SageMaker pulls images and reads data as the job's or the model's execution role: the tests' one exists."""
+    if "cloud" in request.fixturenames:
+        execution_role(request.getfixturevalue("clients"))
+
+
 @pytest.fixture
-def sagemaker_role(clients):
-    """SAGEMAKER_ROLE, trusting SageMaker, allowed what its jobs and endpoints do in the data bucket and CloudWatch."""
-    return create_sagemaker_role(clients("iam"))
+def sagemaker_role(cloud):
+    """The tests' execution role of jobs and endpoints (`_execution_role` made it)."""
+    return SAGEMAKER_ROLE

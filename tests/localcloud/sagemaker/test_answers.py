@@ -2,7 +2,7 @@
 read them: no empty structures where SageMaker sends none, the data capture summary, the members moto leaves out."""
 
 import pytest
-from testkit.localcloud import ROLE_ARN, endpoint_settled
+from testkit.localcloud import ROLE_ARN, SAGEMAKER_ROLE, endpoint_settled
 from testkit.shapes import missing_members
 
 from .test_endpoints import deploy  # noqa: F401  (the fixture)
@@ -53,7 +53,7 @@ def test_an_endpoint_without_data_capture_has_no_capture_config(clients, deploy,
 
 def test_an_endpoint_that_captures_answers_the_capture_summary(clients, data_bucket, sdk):
     sm = clients("sagemaker")
-    sm.create_model(ModelName="capture-model", ExecutionRoleArn=ROLE_ARN,
+    sm.create_model(ModelName="capture-model", ExecutionRoleArn=SAGEMAKER_ROLE,
                     PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/abalone:latest"})
     sm.create_endpoint_config(EndpointConfigName="capture-config", DataCaptureConfig=CAPTURE, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "capture-model", "InitialInstanceCount": 1,

@@ -12,8 +12,7 @@ from botocore.exceptions import ClientError
 
 from mlops_workshop.localcloud import LocalCloud
 from mlops_workshop.localcloud.sagemaker.analyzer import image_uri
-from testkit.localcloud import (BUCKET, FAKE_IMAGE_SETTINGS, REGION, SAGEMAKER_ROLE, create_sagemaker_role,
-                               serve_mean)
+from testkit.localcloud import BUCKET, FAKE_IMAGE_SETTINGS, REGION, SAGEMAKER_ROLE, execution_role, serve_mean
 from testkit.shapes import missing_members
 from testkit.waiting import wait_for
 
@@ -339,7 +338,7 @@ def test_schedules_and_their_executions_survive_a_restart(tmp_path, aws_env):
     try:
         sm, s3 = first.client("sagemaker"), first.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        create_sagemaker_role(first.client("iam"))
+        execution_role(first.client)
         serve_mean(sm, s3, "mon-kept", 9.0, CAPTURE)
         sm.create_monitoring_schedule(MonitoringScheduleName="mon-kept", MonitoringScheduleConfig=schedule_config(
             "mon-kept", f"s3://{BUCKET}/monitoring/baseline"))

@@ -7,8 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlops_workshop.localcloud import LocalCloud
-from testkit.localcloud import (BUCKET, FAKE_IMAGE_SETTINGS, IMAGE_URI, REGION, SAGEMAKER_ROLE,
-                               create_sagemaker_role)
+from testkit.localcloud import BUCKET, FAKE_IMAGE_SETTINGS, IMAGE_URI, REGION, SAGEMAKER_ROLE, execution_role
 from testkit.shapes import missing_members
 from testkit.waiting import wait_for
 
@@ -180,7 +179,7 @@ def test_a_job_running_when_the_cloud_stops_ends_failed_after_the_restart(tmp_pa
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="code/count.py", Body=SCRIPT.encode())
         s3.put_object(Bucket=BUCKET, Key="training/train.csv", Body=b"1,2\n")
-        create_sagemaker_role(iam)
+        execution_role(first.client)
         sm.create_processing_job(**processing_request("count-restart", "sleep"))
         log = first.log_path("processing", "count-restart")
         wait_for(lambda: log.exists() and "sleeping" in log.read_text(), 30, what="the job to start")

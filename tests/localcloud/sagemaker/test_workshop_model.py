@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def cloud_settings():
-    """The repository's container/ folder: the rule for an image no build pushed."""
-    return {"endpoint_ready_timeout": 180}
+    """The repository's container/ folder, given for the abalone repository (no build pushed it here)."""
+    return {"endpoint_ready_timeout": 180, "image_contexts": {"abalone": str(REPO_ROOT / "container")}}
 
 
 def test_training_job_and_endpoint_of_the_workshop_model(clients, cloud):
@@ -29,7 +29,8 @@ def test_training_job_and_endpoint_of_the_workshop_model(clients, cloud):
     sm.create_training_job(**training_request("abalone-small", {"epochs": "5", "patience": "2"}))
     job = training_job_done(sm, "abalone-small", timeout=600)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    assert "the repository's container/ folder" in cloud.log_path("training", "abalone-small").read_text()
+    assert f"{REPO_ROOT / 'container'} (settings image_contexts['abalone'])" in \
+        cloud.log_path("training", "abalone-small").read_text()
     files = untar(s3.get_object(Bucket=BUCKET, Key="models/abalone-small/output/model.tar.gz")["Body"].read())
     assert {"model.keras", "predictor.npz", "metadata.json"} <= set(files)
     rmse = next(m["Value"] for m in job["FinalMetricDataList"] if m["MetricName"] == "validation:rmse")

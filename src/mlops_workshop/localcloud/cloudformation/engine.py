@@ -20,7 +20,7 @@ from moto.cloudformation.models import CloudFormationBackend, Event, Stack
 from moto.cloudformation.utils import generate_stack_id
 from moto.core.utils import utcnow
 
-from . import patches, templates
+from . import patches, templates, transforms
 from .exceptions import ResourceFailed
 from .resources import LocalResource
 
@@ -47,6 +47,36 @@ def _event(stack: Stack, logical_id: str, kind: str, status: str, reason: str | 
                   resource_status_reason=reason,
                   resource_properties=json.dumps(properties, default=str) if properties is not None else None)
     stack.events.append(event)
+    if stack.notification_arns:
+        _notify(stack, event)
+
+
+def _notify(stack: Stack, event: Event) -> None:
+    """A stack event to the stack's SNS topics, in the message CloudFormation publishes."""
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+    from moto.sns.models import sns_backends
+
+    fields = {"StackId": event.stack_id, "Timestamp": iso_8601_datetime_with_milliseconds(event.timestamp),
+              "EventId": str(event.event_id), "LogicalResourceId": event.logical_resource_id,
+              "Namespace": stack.account_id, "PhysicalResourceId": event.physical_resource_id,
+              "PrincipalId": stack.account_id, "ResourceProperties": event.resource_properties or "null",
+              "ResourceStatus": event.resource_status, "ResourceStatusReason": event.resource_status_reason or "",
+              "ResourceType": event.resource_type, "StackName": event.stack_name,
+              "ClientRequestToken": event.client_request_token or "null"}
+    message = "\n".join(f"{key}='{value}'" for key, value in fields.items()) + "\n"
+    for topic in stack.notification_arns:
+        try:
+            region = topic.split(":")[3]
+            sns_backends[stack.account_id][region].publish(message, subject="AWS CloudFormation Notification",
+                                                           arn=topic)
+        except Exception as exc:
+            log.info("stack %s: notifying %s failed: %s", stack.name, topic, _reason(exc))
+
+
+def _keep_original(stack: Stack, template: str, processed: str | None) -> None:
+    """The stack made from a processed template keeps the one it was given (GetTemplate's Original stage)."""
+    stack.template = template
+    stack._lc_processed = processed
 
 
 def _stack_status(stack: Stack, status: str, reason: str | None = None) -> None:
@@ -96,8 +126,21 @@ def _created(stack: Stack) -> dict[str, Any]:
 def _delete_resource(stack: Stack, resource_map: Any, logical_id: str, instance: Any, spec: dict[str, Any]) -> None:
     if isinstance(instance, LocalResource):
         instance.delete(stack.account_id, stack.region_name)
-    else:
-        resource_map._delete_resource(instance, spec)
+        return
+    if spec["Type"] == "AWS::IAM::Role":
+        _detach_policies(stack, instance)
+    resource_map._delete_resource(instance, spec)
+
+
+def _detach_policies(stack: Stack, role: Any) -> None:
+    """CloudFormation detaches a role's managed policies and deletes its inline ones before it deletes the role."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[stack.account_id]["aws"]
+    for arn in list(getattr(role, "managed_policies", {})):
+        backend.detach_role_policy(arn, role.name)
+    for name in list(getattr(role, "policies", {})):
+        backend.delete_role_policy(role.name, name)
 
 
 def _delete_all(stack: Stack, resource_map: Any, template: dict[str, Any], instances: dict[str, Any],
@@ -148,8 +191,8 @@ def _finish_outputs(backend: CloudFormationBackend, stack: Stack) -> None:
     stack.output_map = stack._create_output_map()
     for name in [e.name for e in getattr(stack, "_lc_exports", [])]:
         backend.exports.pop(name, None)
-    stack._lc_outputs = patches.MOTO_STACK_OUTPUTS.fget(stack)
     stack._lc_exports = stack.output_map.exports
+    stack._lc_outputs = patches.MOTO_STACK_OUTPUTS.fget(stack)
     for export in stack._lc_exports:
         backend.exports[export.name] = export
 
@@ -285,6 +328,7 @@ def _run_update(backend: CloudFormationBackend, stack: Stack, template_body: str
                    or new_map._parsed_resources.get(n) is None}
         stack.resource_map = new_map
         stack.template = template_body
+        stack._lc_processed = getattr(stack, "_lc_next_processed", None)
         stack.template_dict = template
         stack.description = template.get("Description")
         stack.parameters = parameters
@@ -343,23 +387,19 @@ class StackEngine:
                      notification_arns: list[str] | None = None, tags: dict[str, str] | None = None,
                      role_arn: str | None = None, enable_termination_protection: bool | None = False,
                      timeout_in_mins: int | None = None, stack_policy_body: str | None = None) -> Stack:
-        if not templates.STACK_NAME.match(name or ""):
-            raise ValidationError(message=f"1 validation error detected: Value '{name}' at 'stackName' failed to "
-                                          f"satisfy constraint: Member must satisfy regular expression pattern: "
-                                          f"[a-zA-Z][-a-zA-Z0-9]*")
         if name in [stack.name for stack in backend.stacks.values()]:
             raise AlreadyExistsException(f"Stack [{name}] already exists")
-        template_dict = templates.parse(template)
         extras = self.service.request_extras()
-        templates.check_template(template_dict, extras.get("capabilities"))
-        templates.check_parameters(template_dict, parameters)
-        templates.order(template_dict)
-        stack = Stack(stack_id=generate_stack_id(name, backend.region_name, backend.account_id), name=name,
-                      template=template, parameters=parameters, account_id=backend.account_id,
+        stack_id = generate_stack_id(name, backend.region_name, backend.account_id)
+        template_dict, processed = self.processed(backend, template, name, stack_id, parameters,
+                                                  extras.get("capabilities"))
+        stack = Stack(stack_id=stack_id, name=name, template=processed or template, parameters=parameters,
+                      account_id=backend.account_id,
                       region_name=backend.region_name, notification_arns=notification_arns, tags=tags,
                       role_arn=role_arn, cross_stack_resources=backend.exports,
                       enable_termination_protection=enable_termination_protection, timeout_in_mins=timeout_in_mins,
                       stack_policy_body=stack_policy_body)
+        _keep_original(stack, template, processed)
         stack._lc_props = {}
         stack.disable_rollback = extras.get("on_failure") == "DO_NOTHING"
         backend.stacks[stack.stack_id] = stack
@@ -387,10 +427,8 @@ class StackEngine:
                                                   f"template")
                 resolved[key] = previous[key]
         template = template or stack.template
-        template_dict = templates.parse(template)
-        templates.check_template(template_dict, self.service.request_extras().get("capabilities"))
-        templates.check_parameters(template_dict, resolved)
-        templates.order(template_dict)
+        template_dict, processed = self.processed(backend, template, stack.name, stack.stack_id, resolved,
+                                                  self.service.request_extras().get("capabilities"))
         if (template_dict == stack.template_dict and templates.effective_parameters(template_dict, resolved) == previous
                 and (tags is None or tags == stack.tags)):
             raise ValidationError(message="No updates are to be performed.")
@@ -401,9 +439,57 @@ class StackEngine:
         if role_arn:
             stack.role_arn = role_arn
         stack.status = "UPDATE_IN_PROGRESS"
+        stack._lc_next_processed = processed
         self.spawn(f"cloudformation-update-{stack.name}", _run_update, backend, stack, template, template_dict,
                    new_map, resolved, tags)
         return stack
+
+    def processed(self, backend: CloudFormationBackend, template: str, name: str, stack_id: str,
+                  parameters: dict[str, Any], capabilities: list[str] | None,
+                  change_set: bool = False) -> tuple[dict[str, Any], str | None]:
+        """The template as the stack will use it, checked as CloudFormation checks it: with its transforms
+        applied (the processed template's JSON, else None), parameters, resource types and IAM capabilities."""
+        template_dict = templates.parse(template)
+        if not change_set:
+            transforms.check_auto_expand(template_dict, capabilities)
+        templates.check_parameters(template_dict, parameters)
+        processed = None
+        if transforms.declared(template_dict):
+            context = transforms.StackContext(name, stack_id, backend.region_name, backend.account_id,
+                                              {k: str(v) for k, v in parameters.items()})
+            template_dict = transforms.process(template_dict, context, self.managed_policies())
+            processed = json.dumps(template_dict)
+        templates.check_template(template_dict, capabilities)
+        templates.order(template_dict)
+        return template_dict, processed
+
+    def managed_policies(self) -> Any:
+        """Where the SAM translator looks up the AWS managed policies it does not carry: this cloud's IAM."""
+        if getattr(self, "_managed_policies", None) is None:
+            from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+            self._managed_policies = ManagedPolicyLoader(self.service.cloud.client("iam"))
+        return self._managed_policies
+
+    def create_change_set(self, backend: CloudFormationBackend, stack_name: str, change_set_name: str,
+                          template: str, parameters: dict[str, str], description: str, change_set_type: str,
+                          notification_arns: list[str] | None = None, tags: dict[str, str] | None = None,
+                          role_arn: str | None = None) -> tuple[str, str]:
+        existing = next((s for s in backend.stacks.values() if s.name == stack_name), None)
+        stack_id = existing.stack_id if existing else generate_stack_id(stack_name, backend.region_name,
+                                                                        backend.account_id)
+        resolved = {**(existing.parameters if existing else {}), **parameters}
+        _, processed = self.processed(backend, template, stack_name, stack_id, resolved,
+                                      self.service.request_extras().get("capabilities"), change_set=True)
+        change_set_id, stack_id = patches.MOTO_CREATE_CHANGE_SET(
+            backend, stack_name=stack_name, change_set_name=change_set_name, template=processed or template,
+            parameters=parameters, description=description, change_set_type=change_set_type,
+            notification_arns=notification_arns, tags=tags, role_arn=role_arn)
+        change_set = backend.change_sets[change_set_id]
+        change_set._lc_original = template
+        change_set._lc_processed = processed
+        if change_set_type == "CREATE":
+            _keep_original(backend.stacks[stack_id], template, processed)
+        return change_set_id, stack_id
 
     def delete_stack(self, backend: CloudFormationBackend, name_or_stack_id: str) -> None:
         stack = backend.stacks.get(name_or_stack_id) or next(
@@ -418,9 +504,11 @@ class StackEngine:
         change_set = backend.describe_change_set(change_set_name)
         stack = backend.stacks[change_set.stack_id]
         change_set.execution_status = "EXECUTE_IN_PROGRESS"
+        original = getattr(change_set, "_lc_original", change_set.template)
         if change_set.change_set_type == "CREATE":
             templates.check_parameters(change_set.template_dict, change_set.parameters)
-            stack.template = change_set.template
+            stack.template = original
+            stack._lc_processed = getattr(change_set, "_lc_processed", None)
             stack.template_dict = change_set.template_dict
             stack.parameters = change_set.parameters
             stack.resource_map = stack._create_resource_map()
@@ -436,6 +524,7 @@ class StackEngine:
                                           template=change_set.template_dict, cross_stack_resources=backend.exports)
             new_map.load()
             stack.status = "UPDATE_IN_PROGRESS"
-            self.spawn(f"cloudformation-update-{stack.name}", _run_update, backend, stack, change_set.template,
+            stack._lc_next_processed = getattr(change_set, "_lc_processed", None)
+            self.spawn(f"cloudformation-update-{stack.name}", _run_update, backend, stack, original,
                        change_set.template_dict, new_map, resolved, None)
         change_set.execution_status = "EXECUTE_COMPLETE"

@@ -7,7 +7,8 @@
 - The resource types moto lacks or gets wrong for the project's templates are provided (resources/):
   AWS::CodeBuild::Project, AWS::CodePipeline::Pipeline (an execution starts on create, as on AWS),
   AWS::SageMaker::Model / EndpointConfig / Endpoint, AWS::ApplicationAutoScaling::ScalableTarget / ScalingPolicy,
-  and Lambda-backed custom resources (Create, Update and Delete requests with a working ResponseURL).
+  AWS::CloudWatch::Alarm, and Lambda-backed custom resources (Create, Update and Delete requests with a working
+  ResponseURL).
 
 Settings (``cloud.settings["cloudformation"]``): ``custom_resource_timeout_seconds`` (default 3600, as AWS),
 ``resource_timeout_seconds`` (how long to wait for an endpoint, default 3600).

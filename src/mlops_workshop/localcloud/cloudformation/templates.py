@@ -3,12 +3,13 @@ constraints, resource types, IAM capabilities), and ordered so that each resourc
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+import yaml
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
-from moto.cloudformation.models import Stack
 
 from .exceptions import InsufficientCapabilities
 
@@ -18,9 +19,32 @@ IAM_TYPES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "A
 IAM_NAME_PROPERTIES = ("RoleName", "UserName", "GroupName", "ManagedPolicyName", "InstanceProfileName")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms (!Ref, !GetAtt, !Sub, ...) as their long forms, whatever their node
+    (moto's loader leaves a tagged mapping unparsed, as !ToJsonString takes one)."""
+
+
+def _short_form(loader: yaml.SafeLoader, name: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.MappingNode):
+        value: Any = loader.construct_mapping(node, deep=True)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)
+    if name == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {name if name in ("Ref", "Condition") else f"Fn::{name}": value}
+
+
+_Loader.add_multi_constructor("!", _short_form)
+
+
 def parse(template: str) -> dict[str, Any]:
     try:
-        parsed = Stack.parse_template(template)
+        try:
+            parsed = json.loads(template)
+        except ValueError:
+            parsed = yaml.load(template, Loader=_Loader)  # noqa: S506 - a SafeLoader with CloudFormation's tags
     except Exception as exc:
         raise ValidationError(message=f"Template format error: {exc}") from None
     if not isinstance(parsed, dict):
@@ -41,9 +65,9 @@ def check_parameters(template: dict[str, Any], given: dict[str, Any]) -> None:
         if value is None:
             continue
         kind = spec.get("Type", "String")
-        values = [str(v) for v in value] if isinstance(value, list) else (
-            [v.strip() for v in str(value).split(",")] if kind.startswith("List<") or kind == "CommaDelimitedList"
-            else [str(value)])
+        values = [_text(v) for v in value] if isinstance(value, list) else (
+            [v.strip() for v in _text(value).split(",")] if kind.startswith("List<") or kind == "CommaDelimitedList"
+            else [_text(value)])
         for item in values:
             _check_value(name, spec, kind, item)
 
@@ -63,7 +87,7 @@ def _check_value(name: str, spec: dict[str, Any], kind: str, value: str) -> None
             fail(f"Parameter '{name}' must be a number not less than {spec['MinValue']}")
         if "MaxValue" in spec and number > float(spec["MaxValue"]):
             fail(f"Parameter '{name}' must be a number not greater than {spec['MaxValue']}")
-    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+    if "AllowedValues" in spec and value not in [_text(v) for v in spec["AllowedValues"]]:
         fail(f"Parameter '{name}' must be one of AllowedValues")
     if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
         fail(f"Parameter '{name}' must match pattern {spec['AllowedPattern']}")
@@ -71,6 +95,11 @@ def _check_value(name: str, spec: dict[str, Any], kind: str, value: str) -> None
         fail(f"Parameter '{name}' must contain at least {spec['MinLength']} characters")
     if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
         fail(f"Parameter '{name}' must contain at most {spec['MaxLength']} characters")
+
+
+def _text(value: Any) -> str:
+    """A YAML value as the string CloudFormation compares parameters with (YAML's true is "true")."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def check_template(template: dict[str, Any], capabilities: list[str] | None) -> None:
@@ -85,12 +114,19 @@ def check_template(template: dict[str, Any], capabilities: list[str] | None) -> 
                                       f"mlops_workshop.localcloud.cloudformation.resources)")
     if capabilities is None:
         return
-    iam = [spec for spec in resources.values() if spec.get("Type") in IAM_TYPES]
-    named = [spec for spec in iam if any(p in (spec.get("Properties") or {}) for p in IAM_NAME_PROPERTIES)]
-    needed = "CAPABILITY_NAMED_IAM" if named else "CAPABILITY_IAM" if iam else None
+    needed, _ = iam_capability(template)
     if needed and needed not in capabilities and not (needed == "CAPABILITY_IAM"
                                                         and "CAPABILITY_NAMED_IAM" in capabilities):
         raise InsufficientCapabilities(f"Requires capabilities : [{needed}]")
+
+
+def iam_capability(template: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """The IAM capability the template's resources need, and the resource types that need it."""
+    resources = template.get("Resources") or {}
+    iam = [spec for spec in resources.values() if isinstance(spec, dict) and spec.get("Type") in IAM_TYPES]
+    named = [spec for spec in iam if any(p in (spec.get("Properties") or {}) for p in IAM_NAME_PROPERTIES)]
+    needed = "CAPABILITY_NAMED_IAM" if named else "CAPABILITY_IAM" if iam else None
+    return needed, sorted({spec["Type"] for spec in (named or iam)})
 
 
 def supported(kind: str) -> bool:
@@ -169,7 +205,7 @@ def dependencies(resources: dict[str, Any], logical_id: str) -> set[str]:
 
 def effective_parameters(template: dict[str, Any], given: dict[str, Any]) -> dict[str, str]:
     """The stack's parameter values: those given, else the template's defaults."""
-    values = {name: str(spec["Default"]) for name, spec in (template.get("Parameters") or {}).items()
+    values = {name: _text(spec["Default"]) for name, spec in (template.get("Parameters") or {}).items()
               if isinstance(spec, dict) and "Default" in spec}
     values.update({name: str(value) for name, value in given.items()})
     return values

@@ -1,4 +1,5 @@
-"""CodeBuild's protocol beyond moto: StartBuild runs the build; BatchGetBuilds and StopBuild see it."""
+"""CodeBuild's protocol beyond moto: StartBuild runs the build; BatchGetBuilds and StopBuild see it; CreateProject
+keeps the secondary artifacts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ from .exceptions import CodeBuildError
 
 
 class CodeBuildResponses(BaseResponses):
+    def after_create_project(self, req: AwsRequest, status: int, body: bytes) -> None:
+        """moto drops a project's secondaryArtifacts; builds upload them, and BatchGetProjects shows them."""
+        params = req.json()
+        if status == 200 and params.get("secondaryArtifacts"):
+            project = self.cloud.backend("codebuild", req.region).codebuild_projects.get(params.get("name"))
+            if project is not None:
+                project.project_metadata["secondaryArtifacts"] = params["secondaryArtifacts"]
+        return None
+
     def start_build(self, req: AwsRequest) -> AwsResponse:
         params = req.json()
         build = self.service.start_build(

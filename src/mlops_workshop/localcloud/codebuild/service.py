@@ -1,4 +1,4 @@
-"""CodeBuild: StartBuild runs the buildspec for real; BatchGetBuilds shows its phases, status and log.
+"""CodeBuild: StartBuild runs the buildspec for real (builds.py); BatchGetBuilds shows its phases, status and log.
 
 The call the CodePipeline engine makes for a build action (blocking):
 
@@ -6,40 +6,22 @@ The call the CodePipeline engine makes for a build action (blocking):
                                          source_version=None, buildspec=None, initiator=None,
                                          timeout_minutes=None, region=None) -> dict
 
-- source_zip: the input artifact, zip bytes or the path of a .zip (None: the project's own source);
+- source_zip: the input artifact: "s3://bucket/key" (downloaded with the project's service role, as CodeBuild
+  downloads a CODEPIPELINE source), zip bytes or the path of a .zip (None: the project's own source);
 - env_overrides: {name: value}, or CodeBuild's [{"name", "value", "type"}] list;
-- output_location: "s3://bucket/key" where the zipped artifacts go (None: the project's artifacts setting);
+- output_location: "s3://bucket/key" where the zipped primary artifacts go, or {output artifact name: "s3://..."}
+  (the first the primary artifacts, the others the buildspec's secondary-artifacts of that identifier); None: the
+  project's artifacts settings;
 - returns the build as BatchGetBuilds shows it, plus "artifactLocation" (s3://bucket/key or None) and
-  "logPath" (the local log file). buildStatus is SUCCEEDED, FAILED, STOPPED or TIMED_OUT.
+  "logPath" (the local log file). buildStatus is SUCCEEDED, FAILED, FAULT, STOPPED or TIMED_OUT.
 
-A build, as CodeBuild runs it: the source (the call's sourceTypeOverride/sourceLocationOverride or the
-project's: an S3 zip or folder, a git repository URL, NO_SOURCE) is unpacked into
-<state>/codebuild/<project>-<uuid>/src; the buildspec (buildspecOverride or the project's, inline YAML or
-a path in the source, default buildspec.yml; version 0.2) runs its phases install, pre_build, build and
-post_build, each one `bash -e` script whose exported variables and working folder carry on to the next
-phase; a failing command fails its phase (the phase's contexts name the command and its exit status),
-`finally` commands run either way, `on-failure: CONTINUE` goes on to the next phase. As in CodeBuild, a
-failed install or pre_build skips to FINALIZING, a failed build still runs post_build, and artifacts are
-uploaded unless install or pre_build failed. Variables: the buildspec's env.variables and
-env.parameter-store (read from SSM), then the project's, then the call's override (highest), and
-CodeBuild's own (CODEBUILD_SRC_DIR, CODEBUILD_BUILD_ID, CODEBUILD_BUILD_NUMBER, ...,
-AWS_DEFAULT_REGION, AWS_REGION), with AWS_ENDPOINT_URL and dummy credentials so that boto3 reaches this
-cloud. PATH starts with the local cloud's `docker` (see images/docker.py: the engine's when there is one and the
-project's environment has privilegedMode, as CodeBuild's Docker daemon needs; ECR pushes recorded), then a per-cloud Python environment layered over the project's virtual environment
-(`python`, `python3` and `pip` work, and `pip install` goes into the layer, never the project's venv).
-`aws` is the project's AWS CLI (a dependency: it is in the project's environment's bin), as CodeBuild's images have
-one. Artifacts (files globs, base-directory, discard-paths, exclude-paths;
-secondary artifacts are ignored) are zipped to the output location. The log is
-<state>/logs/codebuild/<project>/<uuid>.log (BatchGetBuilds: logs.deepLink is its file:// URL) and goes, as the
-build runs, to CloudWatch Logs where CodeBuild puts it: the project's logsConfig group (default
+The log is <state>/logs/codebuild/<project>/<uuid>.log (BatchGetBuilds: logs.deepLink is its file:// URL) and goes,
+as the build runs, to CloudWatch Logs where CodeBuild puts it: the project's logsConfig group (default
 /aws/codebuild/<project>), stream <streamName prefix>/<uuid> (or <uuid>).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import sysconfig
 import threading
 from pathlib import Path
 from typing import Any
@@ -61,31 +43,6 @@ class CodeBuildService(Service):
         self.builds: dict[str, Build] = {}
         self.numbers: dict[str, int] = {}
         self.lock = threading.Lock()
-        self._python: Path | None = None
-
-    def python_layer(self) -> Path:
-        """The bin folder of a virtual environment layered over this one: it sees the project's packages,
-        and `pip install` in a build goes into it."""
-        with self.lock:
-            if self._python is None:
-                root = self.cloud.state_dir / "codebuild" / "python"
-                bin_dir = root / "bin"
-                if not (bin_dir / "python").exists():
-                    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True,
-                                   capture_output=True)
-                    site = subprocess.run([str(bin_dir / "python"), "-c",
-                                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                          check=True, capture_output=True, text=True).stdout.strip()
-                    parent = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-                    # addsitedir, not a plain path line: the project's own .pth files (its editable install) count.
-                    Path(site, "_localcloud_project_venv.pth").write_text(
-                        "".join(f"import site; site.addsitedir({path!r})\n" for path in parent))
-                    for name in ("pip", "pip3"):
-                        wrapper = bin_dir / name
-                        wrapper.write_text(f'#!/bin/sh\nexec "{bin_dir / "python"}" -m pip "$@"\n')
-                        wrapper.chmod(0o755)
-                self._python = bin_dir
-            return self._python
 
     def project(self, name: str, region: str) -> tuple[Any, dict[str, Any]]:
         backend = self.cloud.backend("codebuild", region)
@@ -102,7 +59,7 @@ class CodeBuildService(Service):
     def start_build(self, project_name: str, region: str, *, source_type: str | None = None,
                     source_location: str | None = None, source_zip: bytes | str | Path | None = None,
                     source_version: str | None = None, buildspec: str | None = None, env_overrides: Any = None,
-                    artifacts: dict[str, Any] | None = None, output_location: str | None = None,
+                    artifacts: dict[str, Any] | None = None, output_location: str | dict[str, str] | None = None,
                     timeout_minutes: int | None = None, initiator: str | None = None) -> Build:
         backend, project = self.project(project_name, region)
         source = dict(project.get("source") or {"type": "NO_SOURCE"})
@@ -151,7 +108,7 @@ class CodeBuildService(Service):
         super().stop()
 
     def run_build(self, project_name: str, source_zip: bytes | str | Path | None, env_overrides: Any = None,
-                  output_location: str | None = None, *, source_version: str | None = None,
+                  output_location: str | dict[str, str] | None = None, *, source_version: str | None = None,
                   buildspec: str | None = None, initiator: str | None = None, timeout_minutes: int | None = None,
                   region: str | None = None) -> dict[str, Any]:
         """Run one build of `project_name` to its end (see the module's docstring)."""

@@ -7,8 +7,9 @@ in a background thread. Artifacts travel through the pipeline's artifact bucket 
 PutJobSuccessResult/PutJobFailureResult; manual approvals wait with a token for PutApprovalResult; CodeBuild,
 CloudFormation and Step Functions actions run through the local cloud's own services. A failed action fails
 its stage and the execution with the action's own message; an action that never reports fails after its
-timeout. Stages are locked as in CodePipeline's SUPERSEDED mode: one execution per stage, and a newer
-execution waiting for a stage supersedes an older one waiting there.
+timeout. Executions share the stages as the pipeline's ExecutionMode says: SUPERSEDED (the default) locks each stage
+to one execution, and a newer execution waiting for a stage supersedes an older one waiting there; QUEUED locks them
+too, and the executions waiting for a stage enter it one by one in the order they started; PARALLEL locks nothing.
 
 Settings (``cloud.settings["codepipeline"]``): ``timeouts`` (seconds per provider, e.g. {"Manual": 3600}),
 ``lambda_result_grace_seconds`` (how long after a Lambda returns a result may still come), ``poll_seconds``
@@ -89,11 +90,11 @@ class PipelineEngine:
                 f"Account '{ACCOUNT_ID}' does not have a pipeline with name '{name}'") from None
 
     # Executions.
-    def start(self, region: str, name: str, trigger: dict[str, str] | None = None,
+    def start(self, region: str, name: str, trigger: dict[str, str],
               variables: list[dict[str, str]] | None = None) -> Execution:
+        """A new execution, which records `trigger` ({triggerType, triggerDetail}) as how it started."""
         pipeline, _ = self.definition(region, name)
-        execution = Execution(region, pipeline, trigger or {"triggerType": "StartPipelineExecution",
-                                                                    "triggerDetail": "local cloud"}, variables)
+        execution = Execution(region, pipeline, trigger, variables)
         state = self.state(region, name)
         with self.cond:
             state.executions.append(execution)
@@ -109,17 +110,33 @@ class PipelineEngine:
                     return execution
         return None
 
-    def _run(self, execution: Execution) -> None:
+    def retry(self, execution: Execution, stage: str, mode: str) -> None:
+        """RetryStageExecution: the stage again (its failed actions, or all of them), then the stages after it."""
+        kept = set()
+        if mode == "FAILED_ACTIONS":
+            latest = {run.name: run for run in execution.actions if run.stage == stage}
+            kept = {name for name, run in latest.items() if run.status == "Succeeded"}
+        with execution.lock:
+            execution.status, execution.summary = "InProgress", None
+            execution.touch()
+        log.info("pipeline %s: execution %s retries stage %s (%s)", execution.name, execution.execution_id, stage,
+                 mode)
+        self.cloud.spawn(f"codepipeline-{execution.name}-retry", self._run, execution, stage, kept)
+
+    def _run(self, execution: Execution, first: str | None = None, kept: set[str] | None = None) -> None:
         state = self.state(execution.region, execution.name)
         held: str | None = None
+        stages = execution.pipeline["stages"]
+        if first is not None:
+            stages = stages[[s["name"] for s in stages].index(first):]
         try:
-            for stage in execution.pipeline["stages"]:
+            for stage in stages:
                 if not self._enter(state, execution, stage["name"], held):
                     break
                 held = stage["name"]
                 with self.cond:
                     state.stage_latest[stage["name"]] = execution
-                if not self._run_stage(state, execution, stage):
+                if not self._run_stage(state, execution, stage, kept if stage["name"] == first else None):
                     break
             else:
                 self._finish(execution, "Succeeded")
@@ -137,10 +154,15 @@ class PipelineEngine:
 
     def _enter(self, state: PipelineState, execution: Execution, stage: str, held: str | None) -> bool:
         """Wait until the stage is free, giving up the stage just completed; False when superseded or stopped."""
+        mode = execution.pipeline.get("executionMode") or "SUPERSEDED"
+        if mode == "PARALLEL":
+            return self._halt(execution) if execution.stop_requested or self.stopped.is_set() else True
         with self.cond:
             if held and state.occupant.get(held) is execution:
                 del state.occupant[held]
                 self.cond.notify_all()
+            if mode == "QUEUED":
+                return self._enter_in_turn(state, execution, stage)
             older = state.waiting.get(stage)
             if older is not None and older is not execution:
                 older.superseded = True
@@ -164,10 +186,39 @@ class PipelineEngine:
             state.occupant[stage] = execution
             return True
 
-    def _run_stage(self, state: PipelineState, execution: Execution, stage: dict[str, Any]) -> bool:
+    def _enter_in_turn(self, state: PipelineState, execution: Execution, stage: str) -> bool:
+        """QUEUED: enter when the stage is free and no execution that started earlier waits for it."""
+        execution.waiting_for = stage
+        try:
+            while True:
+                earlier = any(other.waiting_for == stage for other in
+                              state.executions[:state.executions.index(execution)])
+                if not earlier and state.occupant.get(stage) in (None, execution):
+                    break
+                if execution.stop_requested or self.stopped.is_set():
+                    return self._halt(execution)
+                self.cond.wait(0.5)
+        finally:
+            execution.waiting_for = None
+            self.cond.notify_all()
+        if execution.stop_requested:
+            return self._halt(execution)
+        state.occupant[stage] = execution
+        return True
+
+    def _halt(self, execution: Execution) -> bool:
+        self._finish(execution, "Stopped", (execution.stop_requested or {}).get("reason"))
+        return False
+
+    def _run_stage(self, state: PipelineState, execution: Execution, stage: dict[str, Any],
+                   kept: set[str] | None = None) -> bool:
+        """Run the stage's actions by run order; `kept`: actions of a retried stage that succeeded and stay."""
         orders = sorted({int(a.get("runOrder", 1)) for a in stage["actions"]})
         for order in orders:
-            group = [a for a in stage["actions"] if int(a.get("runOrder", 1)) == order]
+            group = [a for a in stage["actions"]
+                     if int(a.get("runOrder", 1)) == order and a["name"] not in (kept or ())]
+            if not group:
+                continue
             runs = [ActionExecution(execution, stage["name"], action) for action in group]
             with self.cond:
                 for run in runs:

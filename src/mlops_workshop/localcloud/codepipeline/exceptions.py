@@ -44,6 +44,18 @@ class ValidationException(AwsError):
     code = "ValidationException"
 
 
+class StageNotRetryableException(AwsError):
+    code = "StageNotRetryableException"
+
+
+class NotLatestPipelineExecutionException(AwsError):
+    code = "NotLatestPipelineExecutionException"
+
+
+class ConflictException(AwsError):
+    code = "ConflictException"
+
+
 class JobNotFoundException(AwsError):
     code = "JobNotFoundException"
 

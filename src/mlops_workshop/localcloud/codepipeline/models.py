@@ -133,6 +133,7 @@ class Execution:
         self.actions: list[ActionExecution] = []
         self.stop_requested: dict[str, Any] | None = None
         self.superseded = False
+        self.waiting_for: str | None = None   # QUEUED: the stage it waits its turn for
         self.pipeline_variables = {v["name"]: v.get("defaultValue", "") for v in pipeline.get("variables", [])}
         for item in variables or []:
             self.pipeline_variables[item["name"]] = item["value"]
@@ -207,7 +208,7 @@ class PipelineState:
 
 def stage_status(execution: Execution, stage: str) -> str:
     """A stage's status in one execution, as GetPipelineState shows it."""
-    runs = [r for r in execution.actions if r.stage == stage]
+    runs = list({r.name: r for r in execution.actions if r.stage == stage}.values())   # each action's latest run
     if any(r.status == "InProgress" for r in runs):
         return "Stopping" if execution.status == "Stopping" else "InProgress"
     if any(r.status == "Failed" for r in runs):

@@ -3,16 +3,21 @@ actions, and approvals."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from ..protocol import AwsRequest, AwsResponse, BaseResponses
 from ..server import ACCOUNT_ID
 from .engine import settle_stop
-from .exceptions import (ActionNotFoundException, ApprovalAlreadyCompletedException, InvalidApprovalTokenException,
-                         InvalidJobStateException, JobNotFoundException, PipelineExecutionNotFoundException,
-                         PipelineExecutionNotStoppableException, StageNotFoundException, ValidationException)
+from .exceptions import (ActionNotFoundException, ApprovalAlreadyCompletedException, ConflictException,
+                         InvalidApprovalTokenException, InvalidJobStateException, JobNotFoundException,
+                         NotLatestPipelineExecutionException, PipelineExecutionNotFoundException,
+                         PipelineExecutionNotStoppableException, StageNotFoundException, StageNotRetryableException,
+                         ValidationException)
 from .models import epoch, stage_status
+
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 class CodePipelineResponses(BaseResponses):
@@ -20,10 +25,31 @@ class CodePipelineResponses(BaseResponses):
     def engine(self) -> Any:
         return self.service.engine
 
+    def _caller(self, req: AwsRequest) -> tuple[str | None, str]:
+        """The access key that signed the call and its principal's ARN (the user ARN AWS records)."""
+        found = CREDENTIAL.search(req.headers.get("authorization", ""))
+        if not found:
+            return None, "anonymous"
+        key = found.group(1)
+        try:
+            principal = self.cloud.service("iam").principal_for_credentials(
+                {"AWS_ACCESS_KEY_ID": key, "AWS_SESSION_TOKEN": req.headers.get("x-amz-security-token")})
+        except Exception:  # a key IAM did not judge (IAM off): the caller is unknown, the call stands
+            return key, "unknown"
+        return key, principal.arn
+
+    def _trigger(self, req: AwsRequest, kind: str) -> dict[str, str]:
+        """How an execution started, as ListPipelineExecutions shows it: by an EventBridge rule (the rule's ARN), or
+        by this call (the caller's ARN)."""
+        key, caller = self._caller(req)
+        rule = self.cloud.service("events").rule_of_session(key)
+        if rule is not None:
+            return {"triggerType": "CloudWatchEvent", "triggerDetail": rule}
+        return {"triggerType": kind, "triggerDetail": caller}
+
     def after_create_pipeline(self, req: AwsRequest, status: int, body: bytes) -> None:
         if status == 200:
-            self.engine.start(req.region, req.json()["pipeline"]["name"],
-                              {"triggerType": "CreatePipeline", "triggerDetail": "pipeline created"})
+            self.engine.start(req.region, req.json()["pipeline"]["name"], self._trigger(req, "CreatePipeline"))
         return None
 
     def after_delete_pipeline(self, req: AwsRequest, status: int, body: bytes) -> None:
@@ -36,7 +62,8 @@ class CodePipelineResponses(BaseResponses):
 
     def start_pipeline_execution(self, req: AwsRequest) -> AwsResponse:
         body = req.json()
-        execution = self.engine.start(req.region, body.get("name", ""), None, body.get("variables"))
+        execution = self.engine.start(req.region, body.get("name", ""), self._trigger(req, "StartPipelineExecution"),
+                                      body.get("variables"))
         return AwsResponse(200, {"pipelineExecutionId": execution.execution_id})
 
     def get_pipeline_state(self, req: AwsRequest) -> AwsResponse:
@@ -120,6 +147,33 @@ class CodePipelineResponses(BaseResponses):
         with self.engine.cond:
             self.engine.cond.notify_all()
         self.cloud.spawn("codepipeline-stop", settle_stop, execution)
+        return AwsResponse(200, {"pipelineExecutionId": execution_id})
+
+    def retry_stage_execution(self, req: AwsRequest) -> AwsResponse:
+        body = req.json()
+        name, stage = body.get("pipelineName", ""), body.get("stageName", "")
+        execution_id, mode = body.get("pipelineExecutionId", ""), body.get("retryMode", "")
+        if mode not in ("FAILED_ACTIONS", "ALL_ACTIONS"):
+            raise ValidationException(f"1 validation error detected: Value '{mode}' at 'retryMode' failed to satisfy "
+                                      "constraint: Member must satisfy enum value set: [ALL_ACTIONS, FAILED_ACTIONS]")
+        pipeline, _ = self.engine.definition(req.region, name)
+        if stage not in [s["name"] for s in pipeline["stages"]]:
+            raise StageNotFoundException(f"Stage {stage} not found in pipeline {name}")
+        state = self.engine.state(req.region, name)
+        with self.engine.cond:
+            execution = self.engine.find(req.region, name, execution_id)
+            if execution is None or state.stage_latest.get(stage) is not execution:
+                raise NotLatestPipelineExecutionException(
+                    f"Execution {execution_id} is not the latest execution of stage {stage} in pipeline {name}: the "
+                    "stage has run in a later execution, or never in this one")
+            if execution.status in ("InProgress", "Stopping"):
+                raise ConflictException(f"Execution {execution_id} of pipeline {name} is {execution.status}; a stage "
+                                        "can be retried once its execution has ended")
+            status = stage_status(execution, stage)
+            if status != "Failed":
+                raise StageNotRetryableException(f"Stage {stage} of execution {execution_id} is {status}: only a "
+                                                 "failed stage can be retried")
+            self.engine.retry(execution, stage, mode)
         return AwsResponse(200, {"pipelineExecutionId": execution_id})
 
     def put_job_success_result(self, req: AwsRequest) -> AwsResponse:

@@ -2,7 +2,9 @@
 
 moto keeps the pipeline definitions (CreatePipeline, GetPipeline, UpdatePipeline); the engine (engine.py) runs them,
 each action through its provider (actions/). Creating a pipeline starts an execution, as on AWS; so does an
-EventBridge rule that targets it, and a source that changes (polled).
+EventBridge rule that targets it (StartPipelineExecution with the target's role: events/delivery.py), and a source
+that changes (polled). Each execution records how it started (`trigger`): CreatePipeline, StartPipelineExecution
+(with the caller's ARN), CloudWatchEvent (with the rule's ARN) or PollForSourceChanges.
 """
 
 from __future__ import annotations
@@ -38,9 +40,3 @@ class CodePipelineService(Service):
 
     def recover(self) -> None:
         self.engine.interrupted("The local cloud stopped while this execution ran; start the pipeline again")
-
-    def receive_event(self, target: dict[str, Any], payload: Any) -> None:
-        """An EventBridge rule whose target is a pipeline starts an execution of it, as on AWS."""
-        arn = target["Arn"]
-        region, name = arn.split(":")[3], arn.split(":", 5)[5]
-        self.engine.start(region, name, {"triggerType": "CloudWatchEvent", "triggerDetail": arn})

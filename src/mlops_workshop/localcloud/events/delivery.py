@@ -2,8 +2,9 @@
 
 moto matches events against rules but delivers only to CloudWatch Logs, SQS, archives and other buses, raises for
 any other target, and ignores a rule's state. Here: enabled rules only, the target's Input / InputPath /
-InputTransformer applied, and targets whose service the local cloud runs (Lambda, Step Functions, CodePipeline)
-handed to that service's `receive_event`; the targets moto knows are left to moto.
+InputTransformer applied, and targets whose service the local cloud runs (Lambda, Step Functions) handed to that
+service's `receive_event`; a CodePipeline target starts its pipeline as EventBridge does, with StartPipelineExecution
+signed by the target's role (assumed as events.amazonaws.com for this rule); the targets moto knows are left to moto.
 """
 
 from __future__ import annotations
@@ -91,7 +92,37 @@ class EventDelivery:
                             ", ".join(t["Arn"] for _, t in moto_targets))
         for receiver, target in ours:
             try:
+                if receiver == "codepipeline":
+                    self.start_pipeline(rule, target)
+                    continue
                 payload = target_input(target, event) if transform_input else event
                 self.service.cloud.service(receiver).receive_event(target, payload)
             except Exception:
                 log.exception("rule %s could not deliver an event to %s", rule.name, target["Arn"])
+
+    def start_pipeline(self, rule: Any, target: dict[str, Any]) -> None:
+        """StartPipelineExecution of the target's pipeline with the target's role; a refusal (the role cannot be
+        assumed, or does not allow the call) fails the invocation, as EventBridge counts a FailedInvocation."""
+        from botocore.exceptions import ClientError
+
+        from ..iam.exceptions import AssumeRoleRefused
+        cloud = self.service.cloud
+        region, name = target["Arn"].split(":")[3], target["Arn"].split(":", 5)[5]
+        if not target.get("RoleArn"):
+            log.warning("rule %s: the CodePipeline target %s has no RoleArn, so EventBridge cannot start it",
+                        rule.name, target["Arn"])
+            return
+        try:
+            credentials = cloud.service("iam").credentials_for(
+                target["RoleArn"], "events.amazonaws.com", source_arn=rule.arn, source_account=rule.account_id)
+        except AssumeRoleRefused as refused:
+            log.warning("rule %s could not start pipeline %s: %s", rule.name, name, refused.message)
+            return
+        self.service.opened_session(credentials["AWS_ACCESS_KEY_ID"], rule.arn)
+        try:
+            started = cloud.client("codepipeline", region, credentials=credentials).start_pipeline_execution(
+                name=name)
+        except ClientError as error:
+            log.warning("rule %s could not start pipeline %s: %s", rule.name, name, error)
+            return
+        log.info("rule %s started pipeline %s: execution %s", rule.name, name, started["pipelineExecutionId"])

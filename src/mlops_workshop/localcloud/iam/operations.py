@@ -59,6 +59,7 @@ class _Route:
     members: dict[str, tuple[str, str]]   # member -> (location, locationName)
     deprecated: bool
     literal_length: int
+    raw_payload: bool = False     # the body is data (Lambda Invoke's Payload), not the call's parameters
 
 
 class _Model:
@@ -114,8 +115,10 @@ class _Model:
                 if member in required and location == "header":
                     required_headers.append(location_name.lower())
         trailing = "/?" if not path.endswith("/") else ""
+        payload = shape.serialization.get("payload") if shape is not None else None
+        raw = payload is not None and shape.members[payload].type_name != "structure"
         return _Route(name, op.http.get("method", "GET"), re.compile(f"^{regex}{trailing}$"), labels, fixed,
-                      tuple(required_query), tuple(required_headers), members, bool(op.deprecated), literal)
+                      tuple(required_query), tuple(required_headers), members, bool(op.deprecated), literal, raw)
 
     def members(self, name: str) -> frozenset[str]:
         found = self._members.get(name)
@@ -231,7 +234,7 @@ class Operations:
                     params[member] = values[0] if len(values) == 1 else values
                 elif location == "header" and location_name.lower() in headers:
                     params[member] = headers[location_name.lower()]
-            if model.protocol == "rest-json" and req.body[:1] == b"{":
+            if model.protocol == "rest-json" and req.body[:1] == b"{" and not route.raw_payload:
                 for key, value in _json(req.body).items():
                     params.setdefault(key, value)
             return Operation(model.name, route.operation, model.protocol, model.prefix, params,

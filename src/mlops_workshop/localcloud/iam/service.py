@@ -294,7 +294,8 @@ class IamService(Service):
             # A grant that names the resource might allow it: say what the local cloud could not tell.
             decision.unknown = f"{', '.join('${' + u + '}' for u in need.unknown)} of the resource"
         if decision.allowed and need.pass_role_to:
-            trusted = self._trusts(need.resource, need.pass_role_to, {})
+            # The service will assume the role for this account: it sends aws:SourceAccount, as trust policies expect.
+            trusted = self._trusts(need.resource, need.pass_role_to, {"aws:SourceAccount": self.account})
             if not trusted:
                 return Decision(False, f"the role's trust policy does not let {need.pass_role_to} assume it",
                                 "trust policy")
@@ -391,7 +392,7 @@ class IamService(Service):
             return Verdict(True, need=need)
         if principal.kind == "administrator":
             decision = Decision(True, "allowed", "administrator")
-            if not self._trusts(role_arn, service, {}):
+            if not self._trusts(role_arn, service, {"aws:SourceAccount": self.account}):
                 decision = Decision(False, f"the role's trust policy does not let {service} assume it",
                                     "trust policy")
         else:

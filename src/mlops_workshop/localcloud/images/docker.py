@@ -3,6 +3,8 @@
 The real client against the cloud's engine when there is one; ECR logins and pushes are the local cloud's (its ECR
 is moto: a push records a manifest, and which context the image was built from, so that SageMaker runs that
 context). Without an engine, `docker build` and `tag` record the build context, and other commands fail saying so.
+A build that is not privileged has no daemon: every command but `docker --version` fails as the client does then.
+Pushes and logins call ECR with the build's own credentials (its service role).
 """
 
 from __future__ import annotations
@@ -23,10 +25,21 @@ from .engine import host_extra_cas
 from .models import ECR_HOST_MARK, ImageRecords, context_digest, parse_image_uri
 
 
+CLIENT_VERSION = "28.5.2"   # the client of aws/codebuild/standard:7.0 (its Dockerfile's DOCKER_VERSION)
+NO_DAEMON = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+
+
 def docker_main(argv: list[str]) -> int:
     records = ImageRecords(Path(os.environ["LOCALCLOUD_IMAGES_FILE"]))
     real = os.environ.get("LOCALCLOUD_REAL_DOCKER")
     command, args = _split_command(argv)
+    if os.environ.get("LOCALCLOUD_NO_DAEMON"):
+        # A build that is not privileged: the client is there, its daemon is not (CodeBuild's privileged mode).
+        if command is None and {"-v", "--version"} & set(argv):
+            print(f"Docker version {CLIENT_VERSION}")
+            return 0
+        print(NO_DAEMON, file=sys.stderr)
+        return 1
     if command == "login":
         registry = next((a for a in reversed(args) if not a.startswith("-")), "")
         if ECR_HOST_MARK in registry or not real:

@@ -189,7 +189,9 @@ class Endpoints:
         stream = f"{variant_name}/i-{secrets.token_hex(9)[:17]}"
         follower = follow(self.cloud, backend.region_name, log_group(name), stream, log_path)
         try:
-            run = self.cloud.service("images").serve(image, folder, log_path, env, label=f"endpoint {name}")
+            images = self.cloud.service("images")
+            pulled = images.pull(image, model.execution_role_arn, backend.region_name)
+            run = images.serve(pulled, folder, log_path, env, label=f"endpoint {name}")
         except BaseException:
             follower.stop()
             raise

@@ -107,9 +107,10 @@ class ProcessingJob(Job):
         self.follow_logs()
         continuous = self.cloud.spawn(f"processing-{self.name}-continuous", self._continuous)
         try:
-            self.run_handle = self.cloud.service("images").process(
-                spec["ImageUri"], self.root, self.log_path, env, spec.get("ContainerEntrypoint"),
-                spec.get("ContainerArguments"), label=f"processing {self.name}")
+            images = self.cloud.service("images")
+            pulled = images.pull(spec["ImageUri"], self.request.get("RoleArn"), self.region)
+            self.run_handle = images.process(pulled, self.root, self.log_path, env, spec.get("ContainerEntrypoint"),
+                                             spec.get("ContainerArguments"), label=f"processing {self.name}")
         except ImageError as exc:
             raise JobError(f"ClientError: {exc}") from exc
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or 86400

@@ -10,6 +10,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
+from ..images.exceptions import ImageNotFound
 from ..protocol import AwsRequest, AwsResponse, BaseResponses
 from .exceptions import ConflictException, ResourceInUse, ValidationException
 from .models import epoch_s
@@ -23,7 +24,24 @@ class SageMakerResponses(BaseResponses):
         if name in backend.training_jobs:
             raise ResourceInUse(f"Training job names must be unique within an AWS account and region, and a training "
                                 f"job with this name already exists ({backend.training_jobs[name].arn})")
+        image = (req.json().get("AlgorithmSpecification") or {}).get("TrainingImage")
+        if image:
+            self._pullable(image, req.json().get("RoleArn"), req.region)
         return None
+
+    def create_model(self, req: AwsRequest) -> None:
+        """SageMaker checks at CreateModel that the execution role can pull each container's image."""
+        body = req.json()
+        for container in [body.get("PrimaryContainer") or {}, *(body.get("Containers") or [])]:
+            if container.get("Image"):
+                self._pullable(container["Image"], body.get("ExecutionRoleArn"), req.region)
+        return None
+
+    def _pullable(self, image: str, role: str | None, region: str) -> None:
+        try:
+            self.cloud.service("images").pull(image, role, region)
+        except ImageNotFound as exc:
+            raise ValidationException(str(exc)) from None
 
     def after_create_training_job(self, req: AwsRequest, status: int, body: bytes) -> None:
         if status != 200:

@@ -126,7 +126,8 @@ class TrainingJob(Job):
         self.note("starting train")
         self.follow_logs()
         try:
-            self.run_handle = images.train(image, self.root, self.log_path, env)
+            pulled = images.pull(image, self.request.get("RoleArn"), self.region)
+            self.run_handle = images.train(pulled, self.root, self.log_path, env)
         except ImageError as exc:
             raise JobError(f"ClientError: {exc}") from exc
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or 86400

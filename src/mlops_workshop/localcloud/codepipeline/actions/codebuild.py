@@ -34,8 +34,9 @@ def codebuild_build(rt: "PipelineEngine", run: ActionExecution) -> ActionResult:
     env = [{"name": e["name"], "value": str(e.get("value", "")), "type": e.get("type", "PLAINTEXT")} for e in env]
     outputs = [rt.new_artifact(run, item["name"]) for item in run.action.get("outputArtifacts") or []]
     codebuild = rt.cloud.service("codebuild")
-    source = rt.read_artifact(run, primary)
-    output_location = f"s3://{outputs[0].bucket}/{outputs[0].key}" if outputs else None
+    # CodeBuild reads the input artifact and writes the outputs itself, with the project's service role.
+    source = f"s3://{primary.bucket}/{primary.key}"
+    output_location = {o.name: f"s3://{o.bucket}/{o.key}" for o in outputs} or None
     region = run.action.get("region") or run.execution.region
     build = _call_with_timeout(
         rt, run, lambda: codebuild.run_build(project, source, env, output_location, source_version=primary.revision,
