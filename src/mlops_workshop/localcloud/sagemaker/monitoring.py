@@ -133,7 +133,7 @@ def schedule_of(config: dict[str, Any]) -> Cron | None:
         parsed = parse_schedule(expression)
     except (ScheduleError, ValueError) as exc:
         raise ValidationException(f"Invalid ScheduleExpression {expression!r}: {exc}") from None
-    if not isinstance(parsed, Cron) or parsed.minutes != {0}:
+    if not isinstance(parsed, Cron) or parsed.minutes != [0]:
         raise ValidationException(f"Invalid ScheduleExpression {expression!r}: a monitoring schedule runs hourly or "
                                   f"less often: cron(0 * ? * * *), cron(0 */N ? * * *), cron(0 H ? * * *) or NOW")
     return parsed
@@ -292,10 +292,15 @@ class Monitor:
             kept = self._due.get(key)
             if kept is None or kept[0] != expression:
                 moment = cron.next_after(clock.clock(now))
+                if moment is None:  # a cron whose years are over fires no more
+                    continue
                 kept = self._due[key] = (expression, clock.real(moment), moment)
             if now >= kept[1]:
                 following = cron.next_after(max(kept[2], clock.clock(now)))
-                self._due[key] = (expression, clock.real(following), following)
+                if following is None:
+                    del self._due[key]
+                else:
+                    self._due[key] = (expression, clock.real(following), following)
                 self.fire(schedule, kept[1], _period(cron, kept[2]))
 
     def fire(self, schedule: MonitoringSchedule, at: float, period: float = 3600.0) -> MonitoringExecution:
@@ -450,7 +455,7 @@ def _period(cron: Cron, moment: datetime) -> float:
     """The time between a firing and the one before it: an hour for an hourly schedule, a day for a daily one (the
     longest Model Monitor allows)."""
     previous, last = moment - timedelta(hours=25), None
-    while (following := cron.next_after(previous)) < moment:
+    while (following := cron.next_after(previous)) is not None and following < moment:
         last = previous = following
     return (moment - last).total_seconds() if last else 3600.0
 
