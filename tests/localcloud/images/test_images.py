@@ -208,6 +208,18 @@ def test_which_context_file_is_train_in_the_image(tmp_path, dockerfile, found):
     assert bool(why) == (found is None)
 
 
+@pytest.mark.parametrize("dockerfile, expected", [
+    ('FROM x\nENTRYPOINT ["python3", "job.py"]\nCMD ["--all"]\n', (["python3", "job.py"], ["--all"])),
+    ("FROM x\nENTRYPOINT python3 job.py --all\n", (["/bin/sh", "-c", "python3 job.py --all"], [])),
+    ('FROM x AS build\nENTRYPOINT ["build"]\nFROM y\nCMD ["run"]\n', ([], ["run"])),
+    ("FROM x\n", ([], [])),
+])
+def test_a_processing_images_entrypoint_and_cmd(tmp_path, dockerfile, expected):
+    from mlops_workshop.localcloud.images.dockerfile import entrypoint_and_cmd
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    assert entrypoint_and_cmd(tmp_path) == expected
+
+
 @pytest.fixture
 def engine_settings(tmp_path_factory):
     from mlops_workshop.localcloud.images.engine import ContainerEngine

@@ -168,6 +168,13 @@ def test_what_sagemaker_refuses(clients, script):
     job = processing_done(sm, "count-nodata")
     assert job["ProcessingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("ClientError: No S3 objects found under S3 URL")
+    # The job's role pulls the image when the job starts, as for a training job; an image the ECR lacks fails it.
+    unknown = processing_request("count-unknown-image")
+    unknown["AppSpecification"]["ImageUri"] = IMAGE_URI.replace("/abalone:", "/unknown:")
+    sm.create_processing_job(**unknown)
+    job = processing_done(sm, "count-unknown-image")
+    assert job["ProcessingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: Cannot find repository: unknown in registry ID: 123456789012")
 
 
 def test_a_job_running_when_the_cloud_stops_ends_failed_after_the_restart(tmp_path, aws_env):
