@@ -2,7 +2,7 @@
 
 import urllib.request
 
-from testkit.localcloud import training_job_done, training_request
+from testkit.localcloud import execution_role, training_job_done, training_request
 from testkit.waiting import wait_for
 
 
@@ -18,6 +18,7 @@ def test_a_reset_stops_a_running_training_job_and_a_new_one_runs(clients, cloud,
 
     assert running.done.wait(30), "the training job still runs after the reset"
     assert sm.list_training_jobs()["TrainingJobSummaries"] == []
+    execution_role(clients)  # the reset emptied IAM too
     clients("s3").create_bucket(Bucket=data_bucket)
     clients("s3").put_object(Bucket=data_bucket, Key="training/train.csv", Body=b"8,0.5\n")
     sm.create_training_job(**training_request("fake-reset"))
