@@ -269,6 +269,15 @@ def test_requirements_pin_what_the_tests_run_with(container_dir):
         assert pinned, f"{name} is not pinned with =="
         assert version(name) == pinned, f"{name}: the image pins {pinned}, this environment has {version(name)}"
     assert {"tensorflow-cpu", "flask", "gunicorn", "numpy"} <= set(pins)
+    import tomllib
+
+    # a new release on PyPI must not make the set-up install other versions than the image's
+    project = tomllib.loads((container_dir.parent / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = {d.split("==")[0].strip().lower(): d.split("==")[1].split(";")[0].strip()
+                for d in (x.split("#")[0] for x in project) if "==" in d}
+    for name, pinned in pins.items():
+        assert declared.get(name, "").rstrip(".*") in (pinned, ".".join(pinned.split(".")[:2])), \
+            f"{name}: pyproject.toml must pin the image's {pinned}, it says {declared.get(name)!r}"
 
 
 def test_hyperparameter_values_must_be_finite_numbers(training_module):

@@ -77,7 +77,9 @@ def test_cloudformation_answers_at_once_after_start_and_every_service_gets_insta
 def test_stop_stops_the_server_and_every_process_it_started(daemon):
     folder, state = daemon
     iam, lam = _client(state, "iam"), _client(state, "lambda")
-    role = iam.create_role(RoleName="lifecycle", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = iam.create_role(RoleName="lifecycle", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("lambda.py", "def lambda_handler(event, context):\n    return 'up'\n")

@@ -70,6 +70,8 @@ def make_function(daemon, name, code, **settings):
     iam = daemon.client("iam")
     try:
         role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))["Role"]["Arn"]
+        iam.put_role_policy(RoleName="fn", PolicyName="anything", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
     except iam.exceptions.EntityAlreadyExistsException:
         role = iam.get_role(RoleName="fn")["Role"]["Arn"]
     return daemon.client("lambda").create_function(
@@ -118,6 +120,12 @@ def test_a_kill_loses_at_most_the_last_interval_and_work_in_flight_ends_saying_s
     wait_for(lambda: sm.describe_training_job(TrainingJobName="in-flight")["SecondaryStatus"] == "Training", 30)
     glue = daemon.client("glue")
     s3.put_object(Bucket=BUCKET, Key="scripts/long.py", Body=b"import time\ntime.sleep(60)\n")
+    # The run fetches its script as the job's role.
+    iam = daemon.client("iam")
+    iam.create_role(RoleName="glue", AssumeRolePolicyDocument=trust("glue.amazonaws.com"))
+    iam.put_role_policy(RoleName="glue", PolicyName="script", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/scripts/*"}]}))
     glue.create_job(Name="long", Role="arn:aws:iam::123456789012:role/glue", GlueVersion="3.0",
                     Command={"Name": "pythonshell", "ScriptLocation": f"s3://{BUCKET}/scripts/long.py"})
     run_id = glue.start_job_run(JobName="long")["JobRunId"]

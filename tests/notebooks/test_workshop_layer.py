@@ -333,7 +333,8 @@ def test_the_costs_and_roles_come_from_the_templates():
     assert prd["runs on"].startswith("ml.m5.large × 1–3") and prd["price"].startswith("$0.115")
     assert costs["defined in"].str.contains("container/trainingjob.json").any()
     roles = workshop.iam_roles()
-    assert len(roles) == 6 and set(roles["assumed by"]) >= {"codepipeline.amazonaws.com", "sagemaker.amazonaws.com"}
+    assert len(roles) == 7 and set(roles["assumed by"]) >= {"codepipeline.amazonaws.com", "sagemaker.amazonaws.com",
+                                                             "events.amazonaws.com"}
 
 
 def test_the_height_outliers_are_the_zeros_and_the_giants():

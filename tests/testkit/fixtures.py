@@ -10,8 +10,8 @@ import pytest
 from botocore.config import Config
 
 from mlops_workshop.localcloud import LocalCloud
-from testkit.localcloud import (ARTIFACTS, BUCKET, CODEBUILD_ROLE, PIPELINE_ROLE, REGION, ROLE_ARN, SOURCES,
-                                PipelineHelpers, service_role, trust, zip_of)
+from testkit.localcloud import (ARTIFACTS, BUCKET, CODEBUILD_ROLE, LAMBDA_ROLE, PIPELINE_ROLE, REGION, ROLE_ARN,
+                                SOURCES, PipelineHelpers, service_role, zip_of)
 
 
 @pytest.fixture
@@ -29,9 +29,9 @@ def cloud(tmp_path, aws_env, monkeypatch, cloud_settings):
     """
     instance = LocalCloud(tmp_path / "localcloud", port=0, region=REGION, settings=cloud_settings)
     instance.start()
-    _reset_moto(instance)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", instance.endpoint_url)
     try:
+        _reset_moto(instance)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", instance.endpoint_url)
         yield instance
     finally:
         instance.stop()
@@ -54,11 +54,12 @@ def clients(cloud):
 def make_function(clients):
     """make_function(name, code, **settings) -> the function's ARN; code is lambda.py's text."""
     lam = clients("lambda")
-    clients("iam").create_role(RoleName=ROLE_ARN.rsplit("/", 1)[1],
-                               AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
+    # Functions run with their role's credentials: this one may do anything, so tests judge only what they mean to.
+    service_role(clients, ROLE_ARN, "lambda.amazonaws.com")
 
     def make(name, code, handler="lambda.lambda_handler", **settings):
-        response = lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE_ARN, Handler=handler,
+        settings.setdefault("Runtime", "python3.12")
+        response = lam.create_function(FunctionName=name, Role=ROLE_ARN, Handler=handler,
                                        Code={"ZipFile": zip_of({"lambda.py": code})}, **settings)
         return response["FunctionArn"]
     return make
@@ -78,10 +79,10 @@ def data_bucket(clients):
 @pytest.fixture
 def aws(cloud, clients):
     """The test's cloud with the roles, buckets and helpers the CodePipeline and CloudFormation tests use."""
-    iam = clients("iam")
     # The tests' pipelines may do anything; the IAM tests give theirs narrow roles.
     service_role(clients, PIPELINE_ROLE, "codepipeline.amazonaws.com")
-    iam.create_role(RoleName="lambda-test", AssumeRolePolicyDocument=trust("lambda.amazonaws.com"))
+    # Functions run with their role's credentials: this one may do anything, so tests judge only what they mean to.
+    service_role(clients, LAMBDA_ROLE, "lambda.amazonaws.com")
     service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com")
     s3 = clients("s3")
     for bucket in (ARTIFACTS, SOURCES):

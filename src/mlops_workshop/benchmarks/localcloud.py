@@ -222,6 +222,9 @@ def benchmark_lambda(cloud: Any, invokes: int = 20, show: bool = True) -> dict[s
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                 "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    # The function lists buckets with its role's credentials.
+    iam.put_role_policy(RoleName=name, PolicyName="list-buckets", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}))
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("lambda.py", BENCHMARK_HANDLER)

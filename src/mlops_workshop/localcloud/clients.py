@@ -23,7 +23,9 @@ def aws_variables(endpoint_url: str | None, region: str = DEFAULT_REGION,
     """The variables that point boto3 (and the AWS CLI) at a cloud: its endpoint, a region, credentials.
 
     With no endpoint (an account) and no credentials, boto3's own chain (profile, role) finds them."""
-    variables = dict(DUMMY_CREDENTIALS if credentials is None and endpoint_url else credentials or {})
+    given = DUMMY_CREDENTIALS if credentials is None and endpoint_url else credentials or {}
+    # credentials_for's answer also says when they expire; only the AWS_ variables go into an environment.
+    variables = {k: v for k, v in given.items() if k.startswith("AWS_")}
     if endpoint_url:
         variables["AWS_ENDPOINT_URL"] = endpoint_url
     variables["AWS_DEFAULT_REGION"] = variables["AWS_REGION"] = region

@@ -33,6 +33,7 @@ log = logging.getLogger("mlops_workshop.localcloud")
 DEFAULT_PORT = 4566
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 HEALTH_PATH = "/_localcloud/health"
+RESET_PATH = "/moto-api/reset"  # moto's own: it empties moto's backends, and the services forget their state
 SIGNATURE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
 # Calls that only read: the others may change what the cloud keeps (REST calls are judged by their method).
 READ_ACTIONS = re.compile(r"^(Describe|Get|List|Head|BatchGet|Search|Query|Scan|Lookup|Filter|Select|Invoke)")
@@ -135,9 +136,12 @@ class LocalCloud:
         return clients.client(self.endpoint_url, service, region or self.region, read_timeout, credentials,
                               max_attempts)
 
-    def child_env(self, extra: dict[str, str] | None = None, region: str | None = None) -> dict[str, str]:
-        """The environment every process the local cloud starts gets: it talks to this cloud."""
-        return clients.child_env(self.endpoint_url, region or self.region, extra=extra)
+    def child_env(self, extra: dict[str, str] | None = None, region: str | None = None,
+                  credentials: dict[str, str] | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment every process the local cloud starts gets: it talks to this cloud, as the administrator
+        or with `credentials` (a role's, from IAM's credentials_for); `base` in place of this process's variables."""
+        return clients.child_env(self.endpoint_url, region or self.region, credentials=credentials, extra=extra,
+                                 base=base)
 
     def log_path(self, kind: str, name: str) -> Path:
         path = self.state_dir / "logs" / kind / f"{name}.log"
@@ -181,6 +185,14 @@ class LocalCloud:
         thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
         return thread
+
+    def reset(self) -> None:
+        """Before moto empties its backends (`/moto-api/reset`): every service stops its work and forgets its state."""
+        for service in reversed(self._started):
+            try:
+                service.reset()
+            except Exception:
+                log.exception("resetting the %s service failed", service.spec.name)
 
     # The WSGI side.
     def health(self) -> dict[str, Any]:
@@ -230,6 +242,8 @@ class LocalCloud:
         if environ.get("PATH_INFO", "") == HEALTH_PATH:
             return AwsResponse(200, self.health()).wsgi(start_response)
         request, owner = self._parse(environ)
+        if request.path == RESET_PATH and request.method == "POST":
+            self.reset()
         refused = self.service("iam").authorize(request, owner, environ)
         if refused is not None:
             return refused.wsgi(start_response)

@@ -2,6 +2,8 @@
 the pipeline and CodeBuild resource types, updates and deletes."""
 
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 from testkit.localcloud import ARTIFACTS, LAMBDA_ROLE, SOURCES, files_of, zip_of
@@ -366,3 +368,43 @@ def test_stack_resources_answer_their_own_status_and_times_and_a_functions_loggi
 
     config = aws.clients("lambda").get_function_configuration(FunctionName="logged-function")
     assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/mlops/logged/lambda"}
+
+
+UNNAMED_FUNCTION = '''
+Parameters:
+  Bucket: {Type: String}
+  Key: {Type: String}
+  Role: {Type: String}
+  Version: {Type: String}
+Resources:
+  Function:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: lambda.lambda_handler
+      Role: !Ref Role
+      Code: {S3Bucket: !Ref Bucket, S3Key: !Ref Key, S3ObjectVersion: !Ref Version}
+Outputs:
+  Arn: {Value: !GetAtt Function.Arn}
+'''
+
+
+def test_new_code_updates_a_function_whose_name_cloudformation_made_in_place(aws):
+    s3 = aws.clients("s3")
+    s3.put_bucket_versioning(Bucket=ARTIFACTS, VersioningConfiguration={"Status": "Enabled"})
+
+    def deploy(answer: str, verb) -> str:
+        version = s3.put_object(Bucket=ARTIFACTS, Key="unnamed.zip", Body=zip_of(
+            {"lambda.py": f"def lambda_handler(event, context):\n    return {answer!r}\n"}))["VersionId"]
+        verb(StackName="unnamed", TemplateBody=UNNAMED_FUNCTION,
+             Parameters=params(Bucket=ARTIFACTS, Key="unnamed.zip", Role=LAMBDA_ROLE, Version=version))
+        stack = aws.stack_done("unnamed")
+        assert stack["StackStatus"].endswith("_COMPLETE") and "ROLLBACK" not in stack["StackStatus"]
+        return stack["Outputs"][0]["OutputValue"]
+
+    first = deploy("one", aws.cfn.create_stack)
+    second = deploy("two", aws.cfn.update_stack)
+    assert second == first  # Code: "Update requires: No interruption", so the name and ARN stay
+    answer = aws.clients("lambda").invoke(FunctionName=second)["Payload"].read()
+    assert json.loads(answer) == "two"
+    assert [f["FunctionArn"] for f in aws.clients("lambda").list_functions()["Functions"]] == [first]

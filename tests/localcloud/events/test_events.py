@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from testkit.localcloud import service_role
+from testkit.localcloud import service_role, trust
 from testkit.waiting import wait_for
 
 EVENTS_ROLE = "arn:aws:iam::123456789012:role/events"
@@ -49,6 +49,11 @@ def test_a_glue_state_change_reaches_the_lambda_target_of_a_matching_rule(client
     arn, records = recorded
     s3, glue, events = clients("s3"), clients("glue"), clients("events")
     s3.put_object(Bucket="event-records", Key="scripts/fail.py", Body="raise SystemExit('no input given')\n")
+    # The run fetches its script as the job's role.
+    clients("iam").create_role(RoleName="glue", AssumeRolePolicyDocument=trust("glue.amazonaws.com"))
+    clients("iam").put_role_policy(RoleName="glue", PolicyName="script", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::event-records/scripts/*"}]}))
     glue.create_job(Name="etl", Role="arn:aws:iam::123456789012:role/glue",
                     Command={"Name": "pythonshell", "ScriptLocation": "s3://event-records/scripts/fail.py"})
     rule = events.put_rule(Name="etl-failed", EventPattern=json.dumps({

@@ -11,7 +11,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_u
     LambdaFunctionErrorException)
 
 from mlops_workshop.localcloud.stepfunctions.integrations import error_and_cause, error_name, known_failure
-from testkit.localcloud import ACCOUNT, BUCKET, IMAGE_URI, REGION, training_job_done, training_request
+from testkit.localcloud import ACCOUNT, BUCKET, IMAGE_URI, REGION, service_role, training_job_done, training_request
 from testkit.stepfunctions import allow, events, machine, output, pass_role, task
 from testkit.waiting import wait_for
 
@@ -118,6 +118,9 @@ def glue_job(clients):
     """glue_job(name, script) -> the job, its script in S3."""
     s3, glue = clients("s3"), clients("glue")
     s3.create_bucket(Bucket="sfn-glue-scripts")
+    # A run fetches its script as the job's role.
+    service_role(clients, f"arn:aws:iam::{ACCOUNT}:role/glue", "glue.amazonaws.com",
+                 [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::sfn-glue-scripts/*"}])
 
     def make(name, script):
         s3.put_object(Bucket="sfn-glue-scripts", Key=f"{name}.py", Body=script.encode())
@@ -134,10 +137,14 @@ def glue_role(machine_role):
                               f"arn:aws:glue:{REGION}:{ACCOUNT}:job/*"))
 
 
-def test_glue_start_job_run_answers_the_run_and_sync_waits_for_its_end(run_machine, glue_role, glue_job):
+def test_glue_start_job_run_answers_the_run_and_sync_waits_for_its_end(run_machine, glue_role, glue_job, clients):
     job = glue_job("etl-ok", GLUE_SCRIPT_OK)
     started = output(run_machine(machine(task("arn:aws:states:::glue:startJobRun", {"JobName": job})), glue_role))
     assert started["JobName"] == job and started["JobRunId"].startswith("jr_")
+    # The job allows one run at a time (MaxConcurrentRuns 1), as in Glue: the next waits for this one's end.
+    glue = clients("glue")
+    wait_for(lambda: glue.get_job_run(JobName=job, RunId=started["JobRunId"])["JobRun"]["JobRunState"]
+             in ("SUCCEEDED", "FAILED"), what="the first run to end")
 
     done = run_machine(machine(task("arn:aws:states:::glue:startJobRun.sync", {"JobName": job,
                                                                               "Arguments": {"--day": "1"}})),
@@ -264,7 +271,7 @@ def test_request_response_training_answers_the_arn_without_waiting(run_machine, 
 def test_a_sync_processing_job_waits_on_the_jobs_status(run_machine, sagemaker_tasks_role, sagemaker_role):
     processing = task("arn:aws:states:::sagemaker:createProcessingJob.sync", {
         "ProcessingJobName": "sfn-processing", "RoleArn": sagemaker_role,
-        "AppSpecification": {"ImageUri": IMAGE_URI},
+        "AppSpecification": {"ImageUri": IMAGE_URI, "ContainerEntrypoint": ["sh", "-c", "sleep 1"]},
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
                                                   "VolumeSizeInGB": 5}}})
     job = output(run_machine(machine(processing), sagemaker_tasks_role))

@@ -1,11 +1,16 @@
 """The Lambda Python runtime, run as a script in a child process: one execution environment of a function.
 
-`python awslambda_runtime.py CODE_DIR HANDLER CONTROL_FD`, with the function's environment. It loads the
-handler (the init phase), says "ready" on the control pipe, then serves invocations one at a time: each is a
-JSON line on stdin naming the event file, the result file and the output file (the invocation's log), and
-ends with {"payload": <JSON text>} or {"error": {...}} (the payload Lambda returns for a failed invocation)
-in the result file and "done" on the control pipe ("done-exit" when the environment cannot serve more). Module state survives between invocations, as in a warm
-Lambda environment. Only the standard library is imported here, so a function pays only for its own imports.
+`python -I -S runtime.py CODE_DIR HANDLER CONTROL_FD OPT_DIR`, with the function's environment. Isolated (-I: no
+PYTHONPATH, no user site) and without site-packages (-S), the function sees what it sees in Lambda, in Lambda's
+order: its package (LAMBDA_TASK_ROOT), its layers as Lambda lays them out under /opt (OPT_DIR/python/lib/python3.X/
+site-packages, OPT_DIR/python), the standard library, and the runtime's own boto3 and botocore (LAMBDA_RUNTIME_DIR).
+
+It loads the handler (the init phase), says "ready" on the control pipe, then serves invocations one at a time: each
+is a JSON line on stdin naming the event file, the result file and the output file (the invocation's log), and ends
+with {"payload": <JSON text>} or {"error": {...}} (the payload Lambda returns for a failed invocation) in the result
+file and "done" on the control pipe ("done-exit" when the environment cannot serve more). Module state survives
+between invocations, as in a warm Lambda environment. Only the standard library is imported here, so a function pays
+only for its own imports.
 """
 
 import importlib
@@ -111,7 +116,9 @@ def invoke(function, request):
         result = function(event, LambdaContext(request))
     except Exception as exc:
         stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
-        print(f"[ERROR] {type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc)),
+        # The three-argument form: the runtime may be Python 3.9.
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        print(f"[ERROR] {type(exc).__name__}: {exc}\n" + trace,
               file=sys.stderr, flush=True)
         return {"error": error_payload(type(exc).__name__, str(exc), request_id, stack)}
     try:
@@ -120,10 +127,17 @@ def invoke(function, request):
         return {"error": error_payload("Runtime.MarshalError", f"Unable to marshal response: {exc}", request_id)}
 
 
+def lambda_path(code_dir, opt_dir):
+    """sys.path as Lambda's Python runtime sets it: the package, the layers, the standard library, the runtime."""
+    version = "python%d.%d" % sys.version_info[:2]
+    layers = [os.path.join(opt_dir, "python", "lib", version, "site-packages"), os.path.join(opt_dir, "python")]
+    runtime = [os.environ["LAMBDA_RUNTIME_DIR"]] if os.environ.get("LAMBDA_RUNTIME_DIR") else []
+    return [code_dir] + layers + [p for p in sys.path if p and p not in (code_dir, *layers)] + runtime
+
+
 def main(argv):
-    code_dir, handler, control_fd = argv[0], argv[1], int(argv[2])
-    # The code folder takes the script's own folder's place, as /var/task heads sys.path in Lambda.
-    sys.path[0] = code_dir
+    code_dir, handler, control_fd, opt_dir = argv[0], argv[1], int(argv[2]), argv[3]
+    sys.path[:] = lambda_path(code_dir, opt_dir)
     control = os.fdopen(control_fd, "w", buffering=1)
     configure_logging()
     function, init_error = None, None

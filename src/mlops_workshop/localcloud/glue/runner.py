@@ -3,8 +3,13 @@
 A run goes STARTING -> RUNNING -> SUCCEEDED, FAILED (with the last line of the script's stderr as ErrorMessage, as
 Glue shows the uncaught exception), TIMEOUT (the run's Timeout, else the job's, in minutes; setting
 `glue_timeout_minute_s` sets how long a minute lasts, for tests), or STOPPED after BatchStopJobRun. Each final state
-emits "Glue Job State Change" on the default bus. The script runs with this environment's Python, not Glue's
-Python 3.9: keep Glue scripts 3.9-compatible.
+emits "Glue Job State Change" on the default bus.
+
+A run acts as the job's role: Glue assumes it (glue.amazonaws.com, session GlueJobRunnerSession), fetches the script
+and the S3 files of --extra-py-files and --additional-python-modules with its credentials, and the script runs with
+them in its environment; a refusal fails the run with the AccessDenied message as ErrorMessage. The script runs in
+the environment Glue's Python shell provides (environment.py): Python 3.9 where the machine has it, the job's
+library set, awsglue, and nothing of the local cloud's own environment.
 
 Logs: <state>/logs/glue/<run id>.log, and, line by line as the script writes them, CloudWatch Logs where Glue puts a
 Python-shell run's: its standard output in /aws-glue/python-jobs/output and its standard error in
@@ -19,15 +24,18 @@ import logging
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from moto.core.utils import utcnow
 
+from ..iam.exceptions import AssumeRoleRefused
 from ..logstreams import LogStream
+from . import environment
+from .environment import RunSetupError
 from .models import DEFAULT_TIMEOUT_MINUTES, PYTHON_SHELL_LOG_GROUP, LocalJobRun
 
 if TYPE_CHECKING:
@@ -37,6 +45,7 @@ log = logging.getLogger("mlops_workshop.localcloud.glue")
 
 # Arguments Glue sets itself; a job's own values for them are passed on in their place.
 GLUE_SET_ARGUMENTS = ("--job-bookmark-option", "--scriptLocation", "--JOB_ID", "--JOB_RUN_ID", "--JOB_NAME")
+PATH = "/usr/local/bin:/usr/bin:/bin"
 OUTPUT_LOG_GROUP, ERROR_LOG_GROUP = f"{PYTHON_SHELL_LOG_GROUP}/output", f"{PYTHON_SHELL_LOG_GROUP}/error"
 EVENT_MESSAGES = {"SUCCEEDED": ("INFO", "Job run succeeded"), "TIMEOUT": ("WARN", "Job run timed out"),
                   "STOPPED": ("INFO", "Job run stopped")}
@@ -64,6 +73,14 @@ class GlueJobRunner:
         if proc is not None and proc.poll() is None:
             proc.terminate()
 
+    def reset(self) -> None:
+        """Every run's script is ended (moto's reset forgot the runs)."""
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+
     def arguments(self, job: Any, run: LocalJobRun) -> list[str]:
         """The command line Glue gives a Python-shell script: its own arguments, then the run's `--NAME value`s."""
         given = dict(run.arguments or {})
@@ -77,15 +94,22 @@ class GlueJobRunner:
             argv += [key if key.startswith("--") else f"--{key}", str(value)]
         return argv
 
-    def _download(self, url: str, folder: Path) -> Path:
+    @staticmethod
+    def _fetch(s3: Any, url: str, folder: Path) -> Path:
+        """An S3 object the run needs, read with the job's role; a refusal is the run's ErrorMessage."""
         match = re.match(r"^s3://([^/]+)/(.+)$", url or "")
         if not match:
-            raise FileNotFoundError(f"ScriptLocation must be an s3://bucket/key URL, got {url!r}")
+            raise RunSetupError(f"{url!r} is not an s3://bucket/key path")
         bucket, key = match.groups()
         try:
-            body = self.cloud.backend("s3", "aws").get_object(bucket, key).value
-        except Exception as exc:
-            raise FileNotFoundError(f"cannot read {url}: {type(exc).__name__} {exc}") from exc
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            error, meta = exc.response.get("Error", {}), exc.response.get("ResponseMetadata", {})
+            # Glue reports S3's refusal as its Java SDK words it.
+            raise RunSetupError(f"{url}: {error.get('Message') or error.get('Code')} (Service: Amazon S3; Status Code: "
+                                f"{meta.get('HTTPStatusCode')}; Error Code: {error.get('Code')}; Request ID: "
+                                f"{meta.get('RequestId', '')}; Proxy: null)") from None
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / Path(key).name
         path.write_bytes(body)
         return path
@@ -98,25 +122,39 @@ class GlueJobRunner:
             self._finish(run, region, "FAILED", f"The local cloud runs only Python shell jobs (Command.Name "
                          f"pythonshell); job {job.name} is {kind}", time.monotonic())
             return
+        iam = self.cloud.service("iam")
         try:
-            script = self._download(job.command.get("ScriptLocation", ""), folder)
-            extra = [self._download(url.strip(), folder)
-                     for url in (run.arguments or {}).get("--extra-py-files", "").split(",") if url.strip()]
-        except FileNotFoundError as exc:
+            credentials = iam.credentials_for(job.role, "glue.amazonaws.com", session_name="GlueJobRunnerSession")
+        except AssumeRoleRefused as exc:
+            if iam.enforcing:
+                self._finish(run, region, "FAILED", exc.message, time.monotonic())
+                return
+            credentials = None  # IAM off: a role that does not exist leaves the run the administrator's credentials
+        s3 = self.cloud.client("s3", region, credentials=credentials)
+        arguments = dict(job.default_arguments or {}, **(run.arguments or {}))
+        try:
+            script = self._fetch(s3, job.command.get("ScriptLocation", ""), folder / "script")
+            layout = environment.layout(arguments, job.command.get("PythonVersion"), folder,
+                                        lambda url, into: self._fetch(s3, url, into))
+        except RunSetupError as exc:
             self._finish(run, region, "FAILED", str(exc), time.monotonic())
             return
-        env = self.cloud.child_env(region=region)
-        if extra:
-            env["PYTHONPATH"] = ":".join([str(p) for p in extra] + [env.get("PYTHONPATH", "")]).rstrip(":")
+        tmp = folder / "tmp"
+        tmp.mkdir(exist_ok=True)
+        env = self.cloud.child_env(region=region, credentials=credentials,
+                                   base={"PATH": PATH, "LANG": "C.UTF-8", "TMPDIR": str(tmp), "HOME": str(tmp)})
         minutes = run.timeout or DEFAULT_TIMEOUT_MINUTES
         with open(log_path, "ab") as output:
+            for note in layout.notes:
+                output.write(f"[localcloud] {note}\n".encode())
             output.write(f"[localcloud] {job.name} {run.job_run_id}: {script.name} {self.arguments(job, run)}\n"
                          .encode())
             output.flush()
             proc = self.cloud.popen(f"glue {job.name} {run.job_run_id}",
-                                    [sys.executable, str(script)] + self.arguments(job, run), cwd=folder,
-                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
+                                    [layout.python.path, "-I", "-S", "-u", str(environment.LAUNCHER),
+                                     str(layout.write(folder / "layout.json")), str(script)]
+                                    + self.arguments(job, run), cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         with self._lock:
             self._procs[run.job_run_id] = proc
             stop_now = run.job_run_id in self._stop_requested

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from moto.cloudformation.parsing import generate_resource_name
+
 if TYPE_CHECKING:
     from ..service import CloudFormationService
 
@@ -82,7 +84,12 @@ class LocalResource:
     def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
                                         cloudformation_json: dict[str, Any], account_id: str,
                                         region_name: str) -> Any:
-        return original_resource.update(new_resource_name, cloudformation_json.get("Properties") or {})
+        properties = cloudformation_json.get("Properties") or {}
+        name = cls.name_property
+        if not name or not (properties.get(name) or original_resource.properties.get(name)):
+            # moto draws a new name on every update; a name CloudFormation generated stays the resource's
+            new_resource_name = original_resource.name
+        return original_resource.update(new_resource_name, properties)
 
     def delete(self, account_id: str, region_name: str) -> None:
         self.remove()
@@ -97,6 +104,10 @@ class LocalResource:
 
     def update(self, new_name: str, properties: dict[str, Any]) -> Any:
         """Update in place (return self) or build a replacement (return a new, created instance)."""
+        if not (self.name_property and properties.get(self.name_property)) and new_name == self.name:
+            # A replacement of a resource CloudFormation named gets a new name, as CloudFormation draws one
+            stack_name = self.stack_id.split("/")[1] if self.stack_id.count("/") >= 2 else self.name
+            new_name = generate_resource_name(self.type_name, stack_name, self.logical_id or "Resource")
         replacement = type(self)(new_name, properties, self.region, self.logical_id, self.stack_id)
         replacement.build()
         return replacement
