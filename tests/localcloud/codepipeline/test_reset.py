@@ -6,7 +6,8 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from testkit.localcloud import ARTIFACTS, SOURCES, PipelineHelpers, approval_action, source_action, trust
+from testkit.localcloud import (ARTIFACTS, PIPELINE_ROLE, SOURCES, PipelineHelpers, approval_action, service_role,
+                                source_action)
 
 
 def reset(cloud) -> None:
@@ -16,7 +17,8 @@ def reset(cloud) -> None:
 
 
 def set_up(cloud, clients) -> PipelineHelpers:
-    clients("iam").create_role(RoleName="pipeline-test", AssumeRolePolicyDocument=trust("codepipeline.amazonaws.com"))
+    # The engine acts as the pipeline's role: this one may do anything.
+    service_role(clients, PIPELINE_ROLE, "codepipeline.amazonaws.com")
     s3 = clients("s3")
     for bucket in (ARTIFACTS, SOURCES):
         s3.create_bucket(Bucket=bucket)
