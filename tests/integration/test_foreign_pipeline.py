@@ -21,10 +21,19 @@ BUCKET = f"foreign-artifacts-{ACCOUNT}"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{STACK}-train:latest"
 
 
+def engine_or_skip() -> dict:
+    from mlops_workshop.localcloud.images.engine import ContainerEngine
+    ok, why = ContainerEngine().available()
+    if not ok:
+        pytest.skip(f"no container engine: {why}")
+    return {"images": "engine", "endpoint_ready_timeout": 120}
+
+
 @pytest.fixture
-def cloud_settings():
-    # Images run as local processes: the image the build pushes is its context, `train` on the Dockerfile's PATH.
-    return {"images": "process"}
+def cloud_settings(request):
+    """Images as local processes (the build's `docker build` and `push` recorded; `train` run from the pushed
+    context, as the Dockerfile puts it on PATH), or in the container engine (built and run for real)."""
+    return engine_or_skip() if request.param == "engine" else {"images": "process"}
 
 
 def package(*paths: str) -> bytes:
@@ -70,6 +79,12 @@ def deploy(clients) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
 
+def recorded(described: dict) -> dict | None:
+    """What the workflow's RecordFailure state recorded of the error a Catch routed to it (None: nothing failed)."""
+    return next((json.loads(e["stateExitedEventDetails"]["output"])["recorded"] for e in described["history"]
+                 if e["type"] == "PassStateExited" and e["stateExitedEventDetails"]["name"] == "RecordFailure"), None)
+
+
 def test_the_template_is_one_cloudformation_takes():
     """cfn-lint holds it to CloudFormation's and SAM's schemas (and to Lambda runtimes AWS still allows)."""
     lint = subprocess.run([cfn_lint(), str(HERE / "template.yaml")], capture_output=True, text=True, timeout=120)
@@ -80,7 +95,7 @@ def build_image(clients, project: str) -> dict:
     cb = clients("codebuild")
     build_id = cb.start_build(projectName=project)["build"]["id"]
     build = wait_for(lambda: (b := cb.batch_get_builds(ids=[build_id])["builds"][0])["buildComplete"] and b,
-                     120, 0.2, "the image build")
+                     600, 0.2, "the image build")
     log = Path(build["logs"]["deepLink"].removeprefix("file://")).read_text()
     assert build["buildStatus"] == "SUCCEEDED", log[-3000:]
     assert "Login Succeeded" in log
@@ -89,9 +104,11 @@ def build_image(clients, project: str) -> dict:
 
 def run(sfn, machine: str, name: str, execution_input: dict) -> dict:
     arn = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(execution_input))["executionArn"]
-    return finished(sfn, arn, timeout=120)
+    return finished(sfn, arn, timeout=300)
 
 
+@pytest.mark.parametrize("cloud_settings", ["process", pytest.param(
+    "engine", marks=[pytest.mark.engine, pytest.mark.slow])], indirect=True)
 def test_a_pipeline_written_elsewhere_deploys_builds_and_runs_to_its_end(cloud, clients):
     s3, sm, sfn = clients("s3"), clients("sagemaker"), clients("stepfunctions")
     upload_code(s3)
@@ -110,12 +127,15 @@ def test_a_pipeline_written_elsewhere_deploys_builds_and_runs_to_its_end(cloud, 
 
     # Prepare → Featurize (Glue .sync) → Train (SageMaker .sync) → Evaluate → ModelAccepted.
     done = run(sfn, outputs["StateMachineArn"], "run-1", {"rows": 40, "epochs": "300", "threshold": 0.5})
-    assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
+    assert done["status"] == "SUCCEEDED", (done.get("error"), recorded(done))
     result = json.loads(done["output"])
     assert result["raw"] == {"bucket": BUCKET, "key": "raw/run-1/rows.csv", "rows": 40}
     assert result["featurize"]["JobRunState"] == "SUCCEEDED"
     features = s3.get_object(Bucket=BUCKET, Key="features/run-1/train.csv")["Body"].read().decode().splitlines()
-    assert len(features) == 40 and all(len(row.split(",")) == 4 for row in features)
+    assert len(features) == 40
+    for row in features:
+        label, width, height, area = map(float, row.split(","))
+        assert area == round(width * height, 6)
     job = sm.describe_training_job(TrainingJobName="foreign-run-1")
     assert job["TrainingJobStatus"] == "Completed"
     assert job["AlgorithmSpecification"]["TrainingImage"] == IMAGE
@@ -125,7 +145,10 @@ def test_a_pipeline_written_elsewhere_deploys_builds_and_runs_to_its_end(cloud, 
     model = json.loads(untar(s3.get_object(Bucket=BUCKET, Key=artifacts.split("/", 3)[3])["Body"].read())[
         "model.json"])
     assert result["evaluation"] == {"rmse": model["rmse"], "passed": True, "trained_on": 40}
-    assert "pushed by CodeBuild build " + build["id"] in cloud.log_path("training", "foreign-run-1").read_text()
+    training_log = cloud.log_path("training", "foreign-run-1").read_text()
+    assert "pushed by CodeBuild build " + build["id"] in training_log
+    where = "in the container engine" if cloud.settings["images"] == "engine" else "as a local process"
+    assert f"running {where}" in training_log
     entered = [e["stateEnteredEventDetails"]["name"] for e in done["history"] if e["type"].endswith("StateEntered")]
     assert entered == ["Prepare", "Featurize", "Train", "Evaluate", "CheckQuality", "ModelAccepted"]
 
@@ -137,8 +160,6 @@ def test_a_pipeline_written_elsewhere_deploys_builds_and_runs_to_its_end(cloud, 
     assert "bad hyperparameter: invalid literal for int() with base 10: 'many'" in job["FailureReason"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in failed["history"] if e["type"].endswith("StateEntered")]
     assert entered == ["Prepare", "Featurize", "Train", "RecordFailure", "TrainingFailed"]
-    recorded = next(json.loads(e["stateExitedEventDetails"]["output"])["recorded"] for e in failed["history"]
-                    if e["type"] == "PassStateExited")
-    assert recorded["error"] == "States.TaskFailed"
-    assert recorded["execution"] == failed["executionArn"]
-    assert json.loads(recorded["cause"])["TrainingJobStatus"] == "Failed"
+    failure = recorded(failed)
+    assert failure["error"] == "States.TaskFailed" and failure["execution"] == failed["executionArn"]
+    assert json.loads(failure["cause"])["TrainingJobStatus"] == "Failed"
