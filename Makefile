@@ -13,7 +13,7 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_SPEC := checkov==3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell echo '$(CHECKOV_SPEC)' | sha1sum | cut -c1-12)
 
-.PHONY: demo test bench lab notebooks nbval setup checkov system-deps clean
+.PHONY: demo test bench lab notebooks nbval moto-floor setup checkov system-deps clean
 
 demo: setup
 	$(BIN)/mlops-workshop demo
@@ -32,6 +32,10 @@ notebooks: setup
 
 nbval: setup
 	$(BIN)/python scripts/notebooks.py check
+
+# moto's own tests against a plain moto server and the local cloud (scripts/moto_floor.py --help).
+moto-floor: setup
+	$(BIN)/python scripts/moto_floor.py
 
 setup: $(STAMP) system-deps
 	@$(BIN)/python -m mlops_workshop.localcloud.pythons || echo "the Lambda and Glue runtimes will be set up on their first run"

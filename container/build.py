@@ -5,7 +5,10 @@ in the group whose CustomerMetadataProperties["PipelineExecutionId"] is this exe
 it). Without an execution id (a run by hand) Dev takes the newest package that is not rejected.
 Prd serves the latest approved package of the group; the system test approves a package once its RMSE is
 within the threshold. No approved package is an error, so Prd's parameters are written after the system test:
-run this once per stage (STAGES=Dev before DeployDev, STAGES=Prd before DeployPrd).
+run this once per stage (STAGES=Dev before DeployDev, STAGES=Prd before DeployPrd). Prd's monitoring schedule
+checks the captured requests against the baseline the system test made for that package (the package's
+CustomerMetadataProperties["MonitoringBaselineUri"], which ApproveModelPackage records); a package approved by hand
+has none, and Prd then has no schedule.
 
 For each stage this writes deploy-model-<Stage>.yml (the template, copied from assets/) and
 <Stage>-config-export.json (a CloudFormation template configuration file: {"Parameters": ..., "Tags": ...}),
@@ -29,6 +32,7 @@ from botocore.exceptions import ClientError
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 STAGES = ("Dev", "Prd")
 EXECUTION_KEY = "PipelineExecutionId"
+BASELINE_KEY = "MonitoringBaselineUri"
 # How many of the newest packages Dev looks through for this execution's.
 LOOK_BACK = 50
 
@@ -105,6 +109,12 @@ def prd_package(sm, group: str) -> str:
     return approved[0]["ModelPackageArn"]
 
 
+def monitoring_baseline(sm, package_arn: str) -> str:
+    """Where the system test's baseline of the package is (statistics.json, constraints.json); "" if it has none."""
+    package = sm.describe_model_package(ModelPackageName=package_arn)
+    return str((package.get("CustomerMetadataProperties") or {}).get(BASELINE_KEY) or "").rstrip("/")
+
+
 def template_parameters(template: Path) -> set[str] | None:
     """The template's parameter names, or None when PyYAML is not there to read it."""
     try:
@@ -162,7 +172,7 @@ def check_capacity(stage: str, parameters: dict) -> None:
         )
 
 
-def stage_parameters(stage: str, settings: argparse.Namespace, package_arn: str) -> dict:
+def stage_parameters(stage: str, settings: argparse.Namespace, package_arn: str, baseline: str = "") -> dict:
     parameters = {
         "ModelName": settings.model_name,
         "StageName": stage,
@@ -173,6 +183,8 @@ def stage_parameters(stage: str, settings: argparse.Namespace, package_arn: str)
     }
     if stage == "Prd":
         parameters["DataCaptureUri"] = settings.data_capture_uri
+        parameters["MonitoringReportsUri"] = settings.monitoring_reports_uri
+        parameters["MonitoringBaselineUri"] = baseline
     return parameters
 
 
@@ -186,7 +198,8 @@ def build_stage(sm, stage: str, settings: argparse.Namespace) -> dict:
     group = settings.model_package_group_name
     check_group(sm, group)
     package_arn = dev_package(sm, group, settings.pipeline_execution_id) if stage == "Dev" else prd_package(sm, group)
-    parameters = {**config["Parameters"], **stage_parameters(stage, settings, package_arn)}
+    baseline = monitoring_baseline(sm, package_arn) if stage == "Prd" else ""
+    parameters = {**config["Parameters"], **stage_parameters(stage, settings, package_arn, baseline)}
     known = template_parameters(template)
     if known is not None and set(parameters) - known:
         unknown = ", ".join(sorted(set(parameters) - known))
@@ -199,6 +212,9 @@ def build_stage(sm, stage: str, settings: argparse.Namespace) -> dict:
     export = output / f"{stage}-config-export.json"
     export.write_text(json.dumps({"Parameters": parameters, "Tags": tags}, indent=2) + "\n", encoding="utf-8")
     print(f"{stage}: {parameters['EndpointName']} serves {package_arn} -> {export}")
+    if stage == "Prd":
+        print(f"Prd: monitored against the baseline in {baseline}" if baseline else
+              f"Prd: no monitoring schedule, as {package_arn} has no {BASELINE_KEY} (approved by hand?)")
     return parameters
 
 
@@ -224,6 +240,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=env("DATA_CAPTURE_URI"),
         help="where Prd captures requests (DATA_CAPTURE_URI; defaults to s3://DATA_BUCKET/datacapture)",
     )
+    parser.add_argument(
+        "--monitoring-reports-uri",
+        default=env("MONITORING_REPORTS_URI"),
+        help="where Prd's monitoring reports go (MONITORING_REPORTS_URI; default s3://DATA_BUCKET/monitoring/reports)",
+    )
     parser.add_argument("--stages", default=env("STAGES", ",".join(STAGES)), help="comma-separated stages (STAGES)")
     parser.add_argument("--assets-dir", default=str(ASSETS_DIR), help="folder of the templates and configurations")
     parser.add_argument("--output-dir", default=env("OUTPUT_DIR", "."), help="where the stage files go (OUTPUT_DIR)")
@@ -245,6 +266,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         else:
             problems.append(
                 "Prd needs a data capture location: set DATA_BUCKET, DATA_CAPTURE_URI or --data-capture-uri"
+            )
+    if "Prd" in settings.stages and not settings.monitoring_reports_uri:
+        if env("DATA_BUCKET"):
+            settings.monitoring_reports_uri = f"s3://{env('DATA_BUCKET')}/monitoring/reports"
+        else:
+            problems.append(
+                "Prd needs a location for its monitoring reports: set DATA_BUCKET, MONITORING_REPORTS_URI or "
+                "--monitoring-reports-uri"
             )
     if problems:
         parser.error("; ".join(problems))

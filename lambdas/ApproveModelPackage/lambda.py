@@ -1,8 +1,9 @@
 """System-test step: approve the evaluated model package for production.
 
 Event: {"ModelPackageArn": ...} or {"EndpointName": ...} (the package the endpoint serves), plus the evaluation
-{"Evaluation": {"rmse": ..., "report": ...}, "Threshold": ...}. The package's approval status becomes Approved,
-which is what the Prd deployment looks for; the RMSE and report are recorded on the package.
+{"Evaluation": {"rmse": ..., "report": ...}, "Threshold": ...} and the monitoring baseline's folder
+{"MonitoringBaselineUri": ...}. The package's approval status becomes Approved, which is what the Prd deployment
+looks for; the RMSE, the report and the baseline are recorded on the package (Prd's monitoring schedule uses it).
 Returns {"ModelPackageArn": ..., "ModelApprovalStatus": "Approved"}.
 """
 
@@ -48,8 +49,8 @@ def package_to_approve(sm, package_arn=None, endpoint=None):
     return package_of_endpoint(sm, endpoint)
 
 
-def approve(sm, package_arn, evaluation=None, threshold=None):
-    """Approve the package, recording the evaluation on it; returns the package ARN."""
+def approve(sm, package_arn, evaluation=None, threshold=None, baseline=None):
+    """Approve the package, recording the evaluation and the monitoring baseline on it; returns the package ARN."""
     evaluation = evaluation or {}
     rmse, report = evaluation.get("rmse"), evaluation.get("report")
     description = "Approved by the system test"
@@ -65,6 +66,8 @@ def approve(sm, package_arn, evaluation=None, threshold=None):
         properties["SystemTestRmse"] = f"{float(rmse):.6f}"
     if report:
         properties["SystemTestReport"] = str(report)
+    if baseline:
+        properties["MonitoringBaselineUri"] = str(baseline)
     request = {
         "ModelPackageArn": package_arn,
         "ModelApprovalStatus": "Approved",
@@ -79,5 +82,5 @@ def approve(sm, package_arn, evaluation=None, threshold=None):
 
 def lambda_handler(event, context):
     package_arn = package_to_approve(sagemaker, event.get("ModelPackageArn"), event.get("EndpointName"))
-    approve(sagemaker, package_arn, event.get("Evaluation"), event.get("Threshold"))
+    approve(sagemaker, package_arn, event.get("Evaluation"), event.get("Threshold"), event.get("MonitoringBaselineUri"))
     return {"ModelPackageArn": package_arn, "ModelApprovalStatus": "Approved"}

@@ -42,7 +42,22 @@ def test_prd_deploys_the_latest_approved_package(container_build, model_group, t
     assert parameters["ModelPackageArn"] == latest_approved
     assert parameters["EndpointName"] == f"{MODEL}-prd"
     assert parameters["DataCaptureUri"] == f"s3://{DATA_BUCKET}/datacapture"
+    assert parameters["MonitoringReportsUri"] == f"s3://{DATA_BUCKET}/monitoring/reports"
+    assert parameters["MonitoringBaselineUri"] == ""  # approved by hand: no baseline, no schedule
     assert parameters["RoleArn"] == ROLE_ARN
+
+
+def test_prd_is_monitored_against_the_baseline_the_system_test_recorded(container_build, model_group, tmp_path,
+                                                                        capsys):
+    package = register_package(model_group, "tested", approved=True)
+    model_group.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved",
+                                     CustomerMetadataProperties={
+                                         "MonitoringBaselineUri": "s3://artifacts/e1/monitoring/baseline/"})
+
+    assert run(container_build, tmp_path, stages="Prd") == 0
+
+    assert export(tmp_path, "Prd")["Parameters"]["MonitoringBaselineUri"] == "s3://artifacts/e1/monitoring/baseline"
+    assert "monitored against the baseline in s3://artifacts/e1/monitoring/baseline" in capsys.readouterr().out
 
 
 def test_dev_deploys_the_package_this_execution_registered(container_build, model_group, tmp_path):

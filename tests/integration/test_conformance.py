@@ -54,6 +54,8 @@ def made(e2e, first_run):
                            e2e.client("stepfunctions").list_state_machines()["stateMachines"]],
         "training_jobs": [j["TrainingJobName"] for j in sm.list_training_jobs()["TrainingJobSummaries"]],
         "processing_jobs": [j["ProcessingJobName"] for j in sm.list_processing_jobs()["ProcessingJobSummaries"]],
+        "monitoring_schedules": [s["MonitoringScheduleName"] for s in
+                                 sm.list_monitoring_schedules()["MonitoringScheduleSummaries"]],
         "package_groups": [g["ModelPackageGroupName"] for g in
                            sm.list_model_package_groups()["ModelPackageGroupSummaryList"]],
     }
@@ -144,6 +146,9 @@ def commands(service: str, made: dict) -> list[tuple[str, ...]]:
         found += [("sagemaker", "describe-training-job", "--training-job-name", j) for j in made["training_jobs"]]
         found += [("sagemaker", "describe-processing-job", "--processing-job-name", j)
                   for j in made["processing_jobs"]]
+        found += [("sagemaker", "list-monitoring-executions")]
+        found += [("sagemaker", "describe-monitoring-schedule", "--monitoring-schedule-name", s)
+                  for s in made["monitoring_schedules"]]
         for group in made["package_groups"]:
             found += [("sagemaker", "describe-model-package-group", "--model-package-group-name", group),
                       ("sagemaker", "list-model-packages", "--model-package-group-name", group)]
@@ -230,11 +235,11 @@ def _names(sm, made):
                 for p in sm.list_model_packages(ModelPackageGroupName=g)["ModelPackageSummaryList"]]
     return {"Endpoint": endpoints, "EndpointConfig": configs, "Model": models, "TrainingJob": made["training_jobs"],
             "ProcessingJob": made["processing_jobs"], "ModelPackageGroup": made["package_groups"],
-            "ModelPackage": packages}
+            "ModelPackage": packages, "MonitoringSchedule": made["monitoring_schedules"]}
 
 
 @pytest.mark.parametrize("resource", ["Endpoint", "EndpointConfig", "Model", "TrainingJob", "ProcessingJob",
-                                      "ModelPackageGroup", "ModelPackage"])
+                                      "ModelPackageGroup", "ModelPackage", "MonitoringSchedule"])
 def test_the_sagemaker_sdk_gets_and_lists_what_the_pipeline_made(e2e, made, sdk, resource):
     names = _names(e2e.client("sagemaker"), made)[resource]
     assert names, f"the pipeline made no {resource}"

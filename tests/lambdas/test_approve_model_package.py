@@ -22,7 +22,8 @@ def test_the_package_the_endpoint_serves_is_approved(dev_endpoint, model_group):
     approve = load_lambda("ApproveModelPackage")
     evaluation = {"rmse": 2.01, "report": "s3://bucket/report.json"}
 
-    result = approve.lambda_handler({"EndpointName": "abalone-dev", "Evaluation": evaluation, "Threshold": 2.5}, None)
+    result = approve.lambda_handler({"EndpointName": "abalone-dev", "Evaluation": evaluation, "Threshold": 2.5,
+                                     "MonitoringBaselineUri": "s3://bucket/e1/monitoring/baseline"}, None)
 
     assert result == {"ModelPackageArn": dev_endpoint, "ModelApprovalStatus": "Approved"}
     package = model_group.describe_model_package(ModelPackageName=dev_endpoint)
@@ -31,6 +32,7 @@ def test_the_package_the_endpoint_serves_is_approved(dev_endpoint, model_group):
     properties = package["CustomerMetadataProperties"]
     assert properties["PipelineExecutionId"] == EXECUTION  # kept
     assert properties["SystemTestReport"] == "s3://bucket/report.json"
+    assert properties["MonitoringBaselineUri"] == "s3://bucket/e1/monitoring/baseline"
 
 
 def test_a_named_package_is_approved(model_group):

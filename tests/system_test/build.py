@@ -117,7 +117,12 @@ def definition(functions: dict[str, str], settings: argparse.Namespace) -> dict:
             ),
             "ApproveModelPackage": lambda_task(
                 functions["ApproveModelPackage"],
-                {"EndpointName.$": "$.EndpointName", "Evaluation.$": "$.Evaluation", "Threshold.$": "$.Threshold"},
+                {
+                    "EndpointName.$": "$.EndpointName",
+                    "Evaluation.$": "$.Evaluation",
+                    "Threshold.$": "$.Threshold",
+                    "MonitoringBaselineUri.$": "$.Baseline.OutputUri",
+                },
                 {
                     "ModelPackageArn.$": "$.Payload.ModelPackageArn",
                     "ModelApprovalStatus.$": "$.Payload.ModelApprovalStatus",

@@ -29,9 +29,9 @@ def cloud(tmp_path, aws_env, monkeypatch, cloud_settings):
     """
     instance = LocalCloud(tmp_path / "localcloud", port=0, region=REGION, settings=cloud_settings)
     instance.start()
-    _reset_moto(instance)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", instance.endpoint_url)
     try:
+        _reset_moto(instance)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", instance.endpoint_url)
         yield instance
     finally:
         instance.stop()

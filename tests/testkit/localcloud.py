@@ -100,6 +100,24 @@ def untar(data: bytes) -> dict[str, bytes]:
 
 
 # SageMaker.
+def serve_mean(sm, s3, name: str, mean: float, data_capture: dict | None = None) -> str:
+    """An endpoint `name` of the stand-in image answering `mean` to every row (its model in BUCKET, SAGEMAKER_ROLE
+    its execution role), with the DataCaptureConfig given; waits until it serves and returns its name."""
+    key = f"models/{name}/model.tar.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=model_tarball({"model.json": json.dumps({"mean": mean}).encode()}))
+    sm.create_model(ModelName=name, ExecutionRoleArn=SAGEMAKER_ROLE,
+                    PrimaryContainer={"Image": IMAGE_URI, "ModelDataUrl": f"s3://{BUCKET}/{key}"})
+    config = {"EndpointConfigName": f"{name}-config", "ProductionVariants": [{
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.t2.medium"}]}
+    if data_capture:
+        config["DataCaptureConfig"] = data_capture
+    sm.create_endpoint_config(**config)
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+    endpoint = endpoint_settled(sm, name)
+    assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
+    return name
+
+
 def training_job_done(sm, name: str, timeout: float = 120) -> dict:
     def check():
         job = sm.describe_training_job(TrainingJobName=name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -14,5 +15,6 @@ def load_module(path: str | Path, name: str | None = None) -> ModuleType:
     name = name or f"testkit_{path.parent.name}_{path.stem}_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # what dataclasses and pickle look a module's classes up in
     spec.loader.exec_module(module)
     return module

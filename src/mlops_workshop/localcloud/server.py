@@ -33,6 +33,7 @@ log = logging.getLogger("mlops_workshop.localcloud")
 DEFAULT_PORT = 4566
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 HEALTH_PATH = "/_localcloud/health"
+RESET_PATH = "/moto-api/reset"  # moto's own: it empties moto's backends, and the services forget their state
 SIGNATURE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
 # Calls that only read: the others may change what the cloud keeps (REST calls are judged by their method).
 READ_ACTIONS = re.compile(r"^(Describe|Get|List|Head|BatchGet|Search|Query|Scan|Lookup|Filter|Select|Invoke)")
@@ -185,6 +186,14 @@ class LocalCloud:
         thread.start()
         return thread
 
+    def reset(self) -> None:
+        """Before moto empties its backends (`/moto-api/reset`): every service stops its work and forgets its state."""
+        for service in reversed(self._started):
+            try:
+                service.reset()
+            except Exception:
+                log.exception("resetting the %s service failed", service.spec.name)
+
     # The WSGI side.
     def health(self) -> dict[str, Any]:
         return {"status": "running" if self._ready else "starting", "services": self.installed(),
@@ -233,6 +242,8 @@ class LocalCloud:
         if environ.get("PATH_INFO", "") == HEALTH_PATH:
             return AwsResponse(200, self.health()).wsgi(start_response)
         request, owner = self._parse(environ)
+        if request.path == RESET_PATH and request.method == "POST":
+            self.reset()
         refused = self.service("iam").authorize(request, owner, environ)
         if refused is not None:
             return refused.wsgi(start_response)

@@ -149,6 +149,10 @@ class Service:
         """After a restore, with the cloud answering: work in flight when it stopped ends, saying so; what served
         serves again."""
 
+    def reset(self) -> None:
+        """moto's `/moto-api/reset` empties every backend: stop the work the service runs and forget what it keeps
+        beside moto's records, so that the cloud is as new (moto's tests in server mode reset before each test)."""
+
     def persistent_classes(self) -> dict[type, str]:
         """Classes this service made for itself that a snapshot refers to by name ({class: name})."""
         return {}

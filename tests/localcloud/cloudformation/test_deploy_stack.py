@@ -50,7 +50,8 @@ def test_the_prd_template_deploys_updates_in_place_and_deletes(aws):
     def parameters(package_arn, execution):
         values = {"ModelName": "abalone", "EndpointName": "abalone-prd", "ModelPackageArn": package_arn,
                   "RoleArn": SAGEMAKER_ROLE, "InstanceType": "ml.t2.medium",
-                  "DataCaptureUri": f"s3://{ARTIFACTS}/capture", "PipelineExecutionId": execution}
+                  "DataCaptureUri": f"s3://{ARTIFACTS}/capture", "PipelineExecutionId": execution,
+                  "MonitoringReportsUri": f"s3://{ARTIFACTS}/monitoring/reports"}
         return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
 
     aws.cfn.create_stack(StackName="deploy-prd", TemplateBody=TEMPLATE.read_text(), Parameters=parameters(first, "one"))
@@ -58,6 +59,8 @@ def test_the_prd_template_deploys_updates_in_place_and_deletes(aws):
     assert stack["StackStatus"] == "CREATE_COMPLETE", [e for e in aws.events("deploy-prd") if "FAILED" in e[1]]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     assert outputs["EndpointName"] == "abalone-prd"
+    assert "MonitoringScheduleName" not in outputs  # no baseline, no schedule
+    assert sm.list_monitoring_schedules()["MonitoringScheduleSummaries"] == []
     first_model, first_config = outputs["SageMakerModelName"], outputs["EndpointConfigName"]
     assert sm.describe_model(ModelName=first_model)["PrimaryContainer"]["ModelPackageName"] == first
     config = sm.describe_endpoint_config(EndpointConfigName=first_config)
@@ -95,3 +98,50 @@ def test_the_prd_template_deploys_updates_in_place_and_deletes(aws):
     assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+
+
+def test_the_prd_template_monitors_the_endpoint_against_the_baseline(aws):
+    sm = aws.clients("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="abalone")
+    execution_role(aws.clients)
+    baseline = f"s3://{ARTIFACTS}/e1/monitoring/baseline"
+
+    def parameters(expression):
+        values = {"ModelName": "abalone", "EndpointName": "abalone-prd", "ModelPackageArn": package(aws, 5.0),
+                  "RoleArn": SAGEMAKER_ROLE, "InstanceType": "ml.t2.medium",
+                  "DataCaptureUri": f"s3://{ARTIFACTS}/capture", "MonitoringBaselineUri": baseline,
+                  "MonitoringReportsUri": f"s3://{ARTIFACTS}/monitoring/reports",
+                  "MonitoringScheduleExpression": expression}
+        return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+
+    aws.cfn.create_stack(StackName="deploy-prd", TemplateBody=TEMPLATE.read_text(),
+                         Parameters=parameters("cron(0 * ? * * *)"))
+    stack = aws.stack_done("deploy-prd", timeout=90)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", [e for e in aws.events("deploy-prd") if "FAILED" in e[1]]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["MonitoringScheduleName"] == "abalone-prd-monitor"
+    schedule = wait_for(lambda: (found := sm.describe_monitoring_schedule(
+        MonitoringScheduleName="abalone-prd-monitor"))["MonitoringScheduleStatus"] != "Pending" and found, 10,
+        what="the schedule to be validated")
+    assert schedule["MonitoringScheduleStatus"] == "Scheduled", schedule.get("FailureReason")
+    assert (schedule["EndpointName"], schedule["MonitoringType"]) == ("abalone-prd", "DataQuality")
+    config = schedule["MonitoringScheduleConfig"]
+    definition = config["MonitoringJobDefinition"]
+    assert config["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
+    assert definition["MonitoringAppSpecification"]["ImageUri"] == \
+        "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+    assert definition["BaselineConfig"]["ConstraintsResource"]["S3Uri"] == f"{baseline}/constraints.json"
+    assert definition["BaselineConfig"]["StatisticsResource"]["S3Uri"] == f"{baseline}/statistics.json"
+    assert definition["MonitoringResources"]["ClusterConfig"]["InstanceCount"] == 1
+
+    aws.cfn.update_stack(StackName="deploy-prd", TemplateBody=TEMPLATE.read_text(),
+                         Parameters=parameters("cron(0 */2 ? * * *)"))
+    stack = aws.stack_done("deploy-prd", timeout=90)
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", [e for e in aws.events("deploy-prd") if "FAILED" in e[1]]
+    updated = sm.describe_monitoring_schedule(MonitoringScheduleName="abalone-prd-monitor")
+    assert updated["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 */2 ? * * *)"
+    assert updated["CreationTime"] == schedule["CreationTime"]  # updated in place
+
+    aws.cfn.delete_stack(StackName="deploy-prd")
+    wait_for(lambda: not sm.list_monitoring_schedules()["MonitoringScheduleSummaries"], 60,
+             what="the schedule to be deleted")

@@ -189,3 +189,90 @@ def test_a_template_url_on_the_local_endpoint_is_read_from_its_bucket(aws):
     aws.cfn.create_stack(StackName="from-url", TemplateURL=url)
     assert aws.stack_done("from-url")["StackStatus"] == "CREATE_COMPLETE"
     assert aws.cfn.get_template(StackName="from-url")["TemplateBody"] == BOOLEANS
+
+
+@pytest.mark.parametrize("template, message", [
+    ({"Resources": {"Info": {"Type": "Custom::Info", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}}}}},
+     "Template error: instance of Fn::GetAtt references undefined resource Fn"),
+    ({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Ref": "Missing"}}}}},
+     "Template format error: Unresolved resource dependencies [Missing] in the Resources block of the template"),
+    ({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"Name": {"Value": {"Ref": "Gone"}}}},
+     "Template format error: Unresolved resource dependencies [Gone] in the Outputs block of the template"),
+    ({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": {"Fn::ImportValue": "nobody-exports-this"}}}}}, "No export named nobody-exports-this found."),
+])
+def test_what_cloudformation_refuses_before_it_starts_is_refused_by_create_stack(aws, template, message):
+    with pytest.raises(ClientError) as error:
+        aws.cfn.create_stack(StackName="refused", TemplateBody=json.dumps(template))
+    assert error.value.response["Error"] == {"Type": "Sender", "Code": "ValidationError", "Message": message}
+    assert aws.cfn.list_stacks()["StackSummaries"] == []
+
+
+def test_an_import_of_an_export_another_stack_makes_is_accepted(aws):
+    exporting = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                 "Outputs": {"Arn": {"Value": {"Ref": "Topic"}, "Export": {"Name": "floor-topic"}}}}
+    aws.cfn.create_stack(StackName="exporting", TemplateBody=json.dumps(exporting))
+    assert aws.stack_done("exporting")["StackStatus"] == "CREATE_COMPLETE"
+    importing = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {
+        "Tags": [{"Key": "topic", "Value": {"Fn::ImportValue": "floor-topic"}}]}}}}
+    aws.cfn.create_stack(StackName="importing", TemplateBody=json.dumps(importing))
+    assert aws.stack_done("importing")["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_validate_template_says_what_cloudformation_says_of_a_template_without_resources(aws):
+    with pytest.raises(ClientError) as error:
+        aws.cfn.validate_template(TemplateBody="AWSTemplateFormatVersion: '2010-09-09'\nDescription: nothing\n")
+    assert error.value.response["Error"]["Message"] == (
+        "Template format error: At least one Resources member must be defined.")
+
+
+def test_an_unquoted_policy_version_in_yaml_is_the_string_cloudformation_reads(aws):
+    template = '''
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  QueuePolicy:
+    Type: AWS::SQS::QueuePolicy
+    Properties:
+      Queues: [!Ref Queue]
+      PolicyDocument:
+        Version: 2012-10-17
+        Statement: [{Effect: Allow, Principal: {Service: events.amazonaws.com}, Action: sqs:SendMessage,
+                     Resource: !GetAtt Queue.Arn}]
+'''
+    aws.cfn.create_stack(StackName="dated", TemplateBody=template)
+    assert aws.stack_done("dated")["StackStatus"] == "CREATE_COMPLETE", aws.events("dated")
+    sqs = aws.clients("sqs")
+    policy = sqs.get_queue_attributes(QueueUrl=sqs.list_queues()["QueueUrls"][0], AttributeNames=["Policy"])
+    assert json.loads(policy["Attributes"]["Policy"])["Version"] == "2012-10-17"
+
+
+def test_an_inline_python_function_answers_its_custom_resource_through_cfnresponse(aws):
+    template = '''
+Resources:
+  Answer:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/lambda-test
+      Code:
+        ZipFile: |
+          import cfnresponse
+          def handler(event, context):
+              data = {"Doubled": str(2 * int(event["ResourceProperties"]["Value"]))}
+              cfnresponse.send(event, context, cfnresponse.SUCCESS, data, "answer-1")
+  Doubled:
+    Type: Custom::Doubled
+    Properties:
+      ServiceToken: !GetAtt Answer.Arn
+      Value: 21
+Outputs:
+  Doubled: {Value: !GetAtt Doubled.Doubled}
+'''
+    aws.cfn.create_stack(StackName="inline", TemplateBody=template)
+    stack = aws.stack_done("inline")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", aws.events("inline")
+    assert stack["Outputs"][0]["OutputValue"] == "42"
+    resource = aws.cfn.describe_stack_resource(StackName="inline", LogicalResourceId="Doubled")
+    assert resource["StackResourceDetail"]["PhysicalResourceId"] == "answer-1"

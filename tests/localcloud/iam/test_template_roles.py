@@ -17,6 +17,8 @@ SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/MLOps-SageMaker-{REGION}"
 GLUE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/MLOps-Glue-{REGION}"
 DEPLOY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/MLOps-CloudFormation-{REGION}"
 TRAINING = {"AlgorithmSpecification": {}, "OutputDataConfig": {}, "ResourceConfig": {}, "StoppingCondition": {}}
+CAPTURED = "abalone-prd/AllTraffic/2026/12/01/10/00-01-000-6f1c.jsonl"
+REPORT = "abalone-prd/abalone-prd-monitor/2026/12/01/10/constraint_violations.json"
 
 CALLS = [
     ("LambdaRole", "sagemaker", "create_training_job", {"TrainingJobName": "mlops-abalone-e1",
@@ -64,6 +66,13 @@ CALLS = [
     ("SageMakerRole", "s3", "list_objects_v2", {"Bucket": ARTIFACTS, "Prefix": "e1/input/training"}),
     ("SageMakerRole", "cloudwatch", "put_metric_data", {"Namespace": "/aws/sagemaker/TrainingJobs",
                                                         "MetricData": [{"MetricName": "m", "Value": 1.0}]}),
+    ("SageMakerRole", "s3", "put_object", {"Bucket": DATA, "Key": f"datacapture/{CAPTURED}", "Body": b"x"}),
+    ("SageMakerRole", "s3", "list_objects_v2", {"Bucket": DATA, "Prefix": "datacapture/abalone-prd/"}),
+    ("SageMakerRole", "s3", "get_object", {"Bucket": DATA, "Key": f"datacapture/{CAPTURED}"}),
+    ("SageMakerRole", "s3", "get_object", {"Bucket": ARTIFACTS, "Key": "e1/monitoring/baseline/constraints.json"}),
+    ("SageMakerRole", "s3", "put_object", {"Bucket": DATA, "Key": f"monitoring/reports/{REPORT}", "Body": b"x"}),
+    ("SageMakerRole", "cloudwatch", "put_metric_data", {"Namespace": "aws/sagemaker/Endpoints/data-metrics",
+                                                        "MetricData": [{"MetricName": "m", "Value": 1.0}]}),
     ("GlueRole", "s3", "get_object", {"Bucket": DATA, "Key": "input/raw/abalone.csv"}),
     ("GlueRole", "s3", "put_object", {"Bucket": ARTIFACTS, "Key": "e1/input/training/train.csv", "Body": b"x"}),
     ("GlueRole", "cloudwatch", "put_metric_data", {"Namespace": "Glue", "MetricData": [{"MetricName": "m",
@@ -73,6 +82,21 @@ CALLS = [
                                                          "ExecutionRoleArn": SAGEMAKER_ROLE}),
     ("CloudFormationRole", "sagemaker", "create_endpoint", {"EndpointName": "abalone-dev",
                                                             "EndpointConfigName": "abalone-dev-c1"}),
+    ("CloudFormationRole", "sagemaker", "create_monitoring_schedule", {
+        "MonitoringScheduleName": "abalone-prd-monitor", "MonitoringScheduleConfig": {
+            "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+            "MonitoringJobDefinition": {"MonitoringInputs": [], "MonitoringOutputConfig": {"MonitoringOutputs": []},
+                                        "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1,
+                                                                                  "InstanceType": "ml.m5.large",
+                                                                                  "VolumeSizeInGB": 20}},
+                                        "MonitoringAppSpecification": {"ImageUri": "x"}, "RoleArn": SAGEMAKER_ROLE}},
+        "Tags": [{"Key": "Model", "Value": "abalone"}]}),
+    ("CloudFormationRole", "sagemaker", "update_monitoring_schedule", {
+        "MonitoringScheduleName": "abalone-prd-monitor", "MonitoringScheduleConfig": {}}),
+    ("CloudFormationRole", "sagemaker", "describe_monitoring_schedule", {
+        "MonitoringScheduleName": "abalone-prd-monitor"}),
+    ("CloudFormationRole", "sagemaker", "delete_monitoring_schedule", {
+        "MonitoringScheduleName": "abalone-prd-monitor"}),
     ("CloudFormationRole", "iam", "create_role", {"RoleName": "abalone-system-test-FunctionRole-X",
                                                   "AssumeRolePolicyDocument": "{}"}),
     ("CloudFormationRole", "lambda", "create_function", {
@@ -86,6 +110,9 @@ REFUSED = [
                                                         **TRAINING}),
     ("LambdaRole", "glue", "create_job", {"Name": "abalone-preprocess", "Role": SAGEMAKER_ROLE, "Command": {}}),
     ("SageMakerRole", "cloudwatch", "put_metric_data", {"Namespace": "Glue", "MetricData": []}),
+    ("SageMakerRole", "s3", "list_objects_v2", {"Bucket": DATA, "Prefix": "input/"}),
+    ("SageMakerRole", "s3", "put_object", {"Bucket": DATA, "Key": "input/raw/abalone.csv", "Body": b"x"}),
+    ("CloudFormationRole", "sagemaker", "delete_monitoring_schedule", {"MonitoringScheduleName": "another-schedule"}),
     ("PipelineRole", "cloudformation", "create_stack", {"StackName": "another-stack", "TemplateBody": "{}"}),
     ("RetrainRole", "codepipeline", "start_pipeline_execution", {"name": "another-pipeline"}),
     ("RetrainRole", "codepipeline", "stop_pipeline_execution", {"pipelineName": "mlops", "pipelineExecutionId": "e1"}),

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from mlops_workshop.localcloud.images.exceptions import ImageNotFound
 from mlops_workshop.localcloud.images.models import ImageRef, parse_image_uri
+from mlops_workshop.localcloud.sagemaker.analyzer import image_uri
 from testkit.localcloud import (BUCKET, CODEBUILD_ROLE, FAKE_IMAGE, IMAGE_URI, SAGEMAKER_ROLE, endpoint_settled,
                                 execution_role, service_role, training_job_done, training_request)
 from testkit.waiting import wait_for
@@ -86,6 +87,39 @@ def test_the_pull_is_judged_against_the_execution_role(clients, cloud, data_buck
                               "assumed-role/no-pull/")
     assert ("is not authorized to perform: ecr:BatchCheckLayerAvailability on resource: "
             "arn:aws:ecr:us-east-1:123456789012:repository/abalone") in message
+
+
+def test_the_model_monitor_analyzer_is_provided_for_its_published_uri_only(cloud):
+    from mlops_workshop.localcloud.sagemaker.analyzer import PROGRAM
+    found = cloud.service("images")
+    provided = found.pull(image_uri("eu-west-1") + ":latest", SAGEMAKER_ROLE, "eu-west-1")
+    assert provided.program == PROGRAM and "provided by the local cloud" in provided.rule
+    # Another account's repository of that name is not AWS's image: this account's ECR has no such repository.
+    with pytest.raises(ImageNotFound, match="Cannot find repository: sagemaker-model-monitor-analyzer in registry ID"):
+        found.pull("123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer", SAGEMAKER_ROLE)
+
+
+def test_a_processing_container_runs_the_dockerfiles_entrypoint_with_opt_ml_moved(cloud, tmp_path):
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text('FROM x\nENTRYPOINT ["python3", "/opt/program/job.py"]\n'
+                                        'CMD ["--out", "/opt/ml/processing/output"]\n')
+    (context / "job.py").write_text("import os, sys\nfrom pathlib import Path\nPath(sys.argv[2]).mkdir(parents=True)\n"
+                                    "(Path(sys.argv[2]) / 'seen').write_text(os.environ['WHERE'] + ' ' + sys.argv[1])"
+                                    "\n")
+    cloud.settings["image_contexts"] = {"abalone": str(context)}
+    images, root = cloud.service("images"), tmp_path / "job"
+    image = images.pull(IMAGE_URI, SAGEMAKER_ROLE)
+    root.mkdir()
+    run = images.process(image, root, tmp_path / "job.log", {"WHERE": "/opt/ml/config/x"}, None, None, "job")
+    assert run.wait(60) == 0, (tmp_path / "job.log").read_text()
+    assert (root / "processing/output/seen").read_text() == f"{root}/config/x --out"
+    # The job's arguments replace CMD; its entrypoint replaces both.
+    run = images.process(image, root, tmp_path / "job.log", {"WHERE": "w"}, None,
+                         ["--out", "/opt/ml/processing/second"], "job")
+    assert run.wait(60) == 0 and (root / "processing/second/seen").is_file()
+    run = images.process(image, root, tmp_path / "job.log", {}, ["sh", "-c", "exit 3"], None, "job")
+    assert run.wait(60) == 3
 
 
 def test_image_pushed_by_a_build_is_what_sagemaker_runs(clients, cloud, data_bucket):
@@ -174,6 +208,18 @@ def test_which_context_file_is_train_in_the_image(tmp_path, dockerfile, found):
     assert bool(why) == (found is None)
 
 
+@pytest.mark.parametrize("dockerfile, expected", [
+    ('FROM x\nENTRYPOINT ["python3", "job.py"]\nCMD ["--all"]\n', (["python3", "job.py"], ["--all"])),
+    ("FROM x\nENTRYPOINT python3 job.py --all\n", (["/bin/sh", "-c", "python3 job.py --all"], [])),
+    ('FROM x AS build\nENTRYPOINT ["build"]\nFROM y\nCMD ["run"]\n', ([], ["run"])),
+    ("FROM x\n", ([], [])),
+])
+def test_a_processing_images_entrypoint_and_cmd(tmp_path, dockerfile, expected):
+    from mlops_workshop.localcloud.images.dockerfile import entrypoint_and_cmd
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    assert entrypoint_and_cmd(tmp_path) == expected
+
+
 @pytest.fixture
 def engine_settings(tmp_path_factory):
     from mlops_workshop.localcloud.images.engine import ContainerEngine
@@ -241,6 +287,33 @@ def test_engine_builds_and_runs_the_image_in_containers(engine_settings, tmp_pat
         answer = client("sagemaker-runtime").invoke_endpoint(
             EndpointName="in-engine", Body=",".join(["1"] * 10), ContentType="text/csv")
         assert answer["Body"].read() == b"5.0\n"
+
+        # A processing job runs in a container of the image too; the Model Monitor analyzer as a local process.
+        s3.put_object(Bucket=BUCKET, Key="baseline/b.csv", Body=b"a,b\n1,2\n3,4\n")
+        inputs = [{"InputName": "data", "S3Input": {"S3Uri": f"s3://{BUCKET}/baseline/", "S3DataType": "S3Prefix",
+                                                    "LocalPath": "/opt/ml/processing/input", "S3InputMode": "File"}}]
+        outputs = {"Outputs": [{"OutputName": "out", "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/processed", "LocalPath": "/opt/ml/processing/output",
+            "S3UploadMode": "EndOfJob"}}]}
+        common = {"RoleArn": SAGEMAKER_ROLE, "ProcessingInputs": inputs, "ProcessingOutputConfig": outputs,
+                  "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                                            "VolumeSizeInGB": 5}}}
+        sm.create_processing_job(ProcessingJobName="in-engine", AppSpecification={
+            "ImageUri": IMAGE_URI, "ContainerEntrypoint": ["sh", "-c"],
+            "ContainerArguments": ["wc -l < /opt/ml/processing/input/b.csv > /opt/ml/processing/output/lines"]},
+            **common)
+        sm.create_processing_job(ProcessingJobName="analyzer", AppSpecification={"ImageUri": image_uri("us-east-1")},
+                                 Environment={"dataset_format": '{"csv": {"header": true}}',
+                                              "dataset_source": "/opt/ml/processing/input",
+                                              "output_path": "/opt/ml/processing/output"}, **common)
+        for name in ("in-engine", "analyzer"):
+            job = wait_for(lambda: (j := sm.describe_processing_job(ProcessingJobName=name))[
+                "ProcessingJobStatus"] not in ("InProgress", "Stopping") and j, 300, 1, f"processing job {name}")
+            assert job["ProcessingJobStatus"] == "Completed", (job.get("FailureReason"),
+                                                               cloud.log_path("processing", name).read_text())
+        assert s3.get_object(Bucket=BUCKET, Key="processed/lines")["Body"].read() == b"3\n"
+        assert "running in the container engine" in cloud.log_path("processing", "in-engine").read_text()
+        assert "as a local process" in cloud.log_path("processing", "analyzer").read_text()
         engine = cloud.service("images").engine()
         assert engine.image_exists(IMAGE_URI)
         assert engine.docker("ps", "--quiet").stdout.strip()

@@ -86,11 +86,11 @@ def test_a_model_package_is_named_by_its_group_and_the_group_says_who_made_it(cl
     assert sdk.ModelPackageGroup.get("fish").model_package_group_status == "Completed"
 
 
-def test_a_processing_job_answers_the_resources_and_environment_it_was_given(clients, sdk):
+def test_a_processing_job_answers_the_resources_and_environment_it_was_given(clients, sdk, sagemaker_role):
     sm = clients("sagemaker")
     resources = {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}}
     sm.create_processing_job(
-        ProcessingJobName="baseline-1", RoleArn=ROLE_ARN, ProcessingResources=resources,
+        ProcessingJobName="baseline-1", RoleArn=sagemaker_role, ProcessingResources=resources,
         AppSpecification={"ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"},
         Environment={"dataset_format": '{"csv": {"header": true}}'},
         StoppingCondition={"MaxRuntimeInSeconds": 600},

@@ -4,7 +4,7 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-from testkit.localcloud import training_job_done, training_request, untar
+from testkit.localcloud import BUCKET, training_job_done, training_request, untar
 from testkit.waiting import wait_for
 
 
@@ -17,7 +17,8 @@ def test_training_job_runs_train_and_uploads_the_model(clients, cloud, data_buck
 
     first = sm.describe_training_job(TrainingJobName="fake-ok")
     assert first["TrainingJobStatus"] == "InProgress"
-    assert "ModelArtifacts" not in first
+    # Where the model will be is a required member from the start, though nothing is there yet.
+    assert first["ModelArtifacts"] == {"S3ModelArtifacts": f"s3://{BUCKET}/models/fake-ok/output/model.tar.gz"}
 
     job = training_job_done(sm, "fake-ok")
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
@@ -49,7 +50,7 @@ def test_bad_hyperparameter_fails_with_the_reason_from_output_failure(clients, d
     assert job["TrainingJobStatus"] == "Failed"
     assert job["SecondaryStatus"] == "Failed"
     assert job["FailureReason"] == "AlgorithmError: hyperparameter epochs='many' is not a whole number"
-    assert "ModelArtifacts" not in job
+    assert job["ModelArtifacts"] == {"S3ModelArtifacts": f"s3://{BUCKET}/models/fake-bad/output/model.tar.gz"}
 
 
 def test_missing_channel_data_fails_as_sagemaker_says(clients, data_bucket):

@@ -271,7 +271,7 @@ def test_request_response_training_answers_the_arn_without_waiting(run_machine, 
 def test_a_sync_processing_job_waits_on_the_jobs_status(run_machine, sagemaker_tasks_role, sagemaker_role):
     processing = task("arn:aws:states:::sagemaker:createProcessingJob.sync", {
         "ProcessingJobName": "sfn-processing", "RoleArn": sagemaker_role,
-        "AppSpecification": {"ImageUri": IMAGE_URI},
+        "AppSpecification": {"ImageUri": IMAGE_URI, "ContainerEntrypoint": ["sh", "-c", "sleep 1"]},
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
                                                   "VolumeSizeInGB": 5}}})
     job = output(run_machine(machine(processing), sagemaker_tasks_role))

@@ -460,6 +460,7 @@ class StackEngine:
             template_dict = transforms.process(template_dict, context, self.managed_policies())
             processed = json.dumps(template_dict)
         templates.check_template(template_dict, capabilities)
+        templates.check_references(template_dict, backend.exports)
         templates.order(template_dict)
         return template_dict, processed
 

@@ -15,7 +15,7 @@ from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.exceptions import ValidationError
-from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Stack
 from moto.core.responses import ActionResult
 from moto.logs.models import LogGroup
 
@@ -143,6 +143,9 @@ def apply(service: "CloudFormationService") -> None:
         body = self._get_param("TemplateBody")
         if self._get_param("TemplateURL"):
             body = self._get_stack_from_s3_url(self._get_param("TemplateURL"))
+        template = templates.parse(body)
+        if not transforms.declared(template):
+            templates.check_template(template, None)  # AWS's messages for what cfn-lint would say its own way
         lint = self.cloudformation_backend.validate_template(body)
         if lint:
             raise ValidationError(message=lint[0].message)
@@ -174,6 +177,9 @@ def apply(service: "CloudFormationService") -> None:
         value = MOTO_LOG_GROUP_ATTRIBUTE(self, attribute_name)
         return f"{value}:*" if attribute_name == "Arn" else value
 
+    def change_set_template(self: ChangeSet) -> None:
+        self.template_dict = templates.parse(self.template)
+
     engine = service.engine
     _clear_caches()
     for owner, name, replacement in (
@@ -198,6 +204,9 @@ def apply(service: "CloudFormationService") -> None:
             (CloudFormationBackend, "create_change_set",
              lambda self, *a, **k: engine.create_change_set(self, *a, **k)),
             (Stack, "has_template", has_template),
+            # Stacks and change sets read their templates as the checks did (CloudFormation's YAML, not moto's).
+            (Stack, "parse_template", staticmethod(templates.parse)),
+            (ChangeSet, "_parse_template", change_set_template),
             (cfn_models, "get_stack_from_s3_url", template_from_s3),
             (cfn_responses, "get_stack_from_s3_url", template_from_s3),
             (LogGroup, "get_cfn_attribute", log_group_attribute)):

@@ -44,6 +44,11 @@ class CloudFormationService(Service):
     def stop(self) -> None:
         patches.undo(self)
 
+    def reset(self) -> None:
+        with self.pending_lock:
+            self.pending.clear()
+        self.in_flight.clear()
+
     def persistent_classes(self) -> dict[type, str]:
         return {cls: f"cloudformation:{kind}" for kind, cls in self.resource_types.items()}
 

@@ -37,6 +37,10 @@ def _short_form(loader: yaml.SafeLoader, name: str, node: yaml.Node) -> dict[str
 
 
 _Loader.add_multi_constructor("!", _short_form)
+# CloudFormation reads an unquoted date (a policy's Version: 2012-10-17) as the string it is, not a timestamp.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
 def parse(template: str) -> dict[str, Any]:
@@ -118,6 +122,36 @@ def check_template(template: dict[str, Any], capabilities: list[str] | None) -> 
     if needed and needed not in capabilities and not (needed == "CAPABILITY_IAM"
                                                         and "CAPABILITY_NAMED_IAM" in capabilities):
         raise InsufficientCapabilities(f"Requires capabilities : [{needed}]")
+
+
+def check_references(template: dict[str, Any], exports: Any = ()) -> None:
+    """What CloudFormation refuses before it starts: a Ref to nothing the template declares, a Fn::GetAtt of an
+    undeclared resource, a Fn::ImportValue of a name no stack exports."""
+    resources = template.get("Resources") or {}
+    declared = set(resources) | set(template.get("Parameters") or {})
+
+    def walk(item: Any, block: str) -> None:
+        if isinstance(item, dict):
+            ref = item.get("Ref")
+            if isinstance(ref, str) and not ref.startswith("AWS::") and ref not in declared:
+                raise ValidationError(message=f"Template format error: Unresolved resource dependencies [{ref}] in "
+                                              f"the {block} block of the template")
+            if "Fn::GetAtt" in item:
+                target = item["Fn::GetAtt"]
+                name = target[0] if isinstance(target, list) and target else str(target).split(".")[0]
+                if isinstance(name, str) and name not in resources:
+                    raise ValidationError(message=f"Template error: instance of Fn::GetAtt references undefined "
+                                                  f"resource {name}")
+            imported = item.get("Fn::ImportValue")
+            if isinstance(imported, str) and imported not in exports:
+                raise ValidationError(message=f"No export named {imported} found.")
+            for child in item.values():
+                walk(child, block)
+        elif isinstance(item, list):
+            for child in item:
+                walk(child, block)
+    walk(resources, "Resources")
+    walk(template.get("Outputs") or {}, "Outputs")
 
 
 def iam_capability(template: dict[str, Any]) -> tuple[str | None, list[str]]:

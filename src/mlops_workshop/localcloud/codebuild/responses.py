@@ -29,12 +29,15 @@ class CodeBuildResponses(BaseResponses):
 
     def batch_get_builds(self, req: AwsRequest) -> AwsResponse:
         ids = req.json().get("ids") or []
+        for build_id in ids:
+            _check_id(build_id)
         builds = self.service.builds
         return AwsResponse(200, {"builds": [builds[i].view() for i in ids if i in builds],
                                  "buildsNotFound": [i for i in ids if i not in builds]})
 
     def stop_build(self, req: AwsRequest) -> AwsResponse:
         build_id = req.json().get("id", "")
+        _check_id(build_id)
         build = self.service.builds.get(build_id)
         if build is None:
             raise CodeBuildError("ResourceNotFoundException", f"Build {build_id} does not exist")
@@ -42,3 +45,9 @@ class CodeBuildResponses(BaseResponses):
             build.stop()
             build.done.wait(30)
         return AwsResponse(200, {"build": build.view()})
+
+
+def _check_id(build_id: str) -> None:
+    """A build id is <project>:<uuid>; CodeBuild refuses another shape before looking it up."""
+    if ":" not in build_id:
+        raise CodeBuildError("InvalidInputException", "Invalid build ID provided")

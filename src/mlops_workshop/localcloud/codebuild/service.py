@@ -101,6 +101,14 @@ class CodeBuildService(Service):
                 past.interrupted()
             self.builds[build_id] = past
 
+    def reset(self) -> None:
+        for build in list(self.builds.values()):
+            if not build.done.is_set():
+                build.stop()
+        with self.lock:
+            self.builds.clear()
+            self.numbers.clear()
+
     def stop(self) -> None:
         for build in list(self.builds.values()):
             if not build.done.is_set():

@@ -6,6 +6,7 @@ moto keeps the repository's metadata; `GitRepository` is the git side (refs, com
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from ..server import ACCOUNT_ID
@@ -25,6 +26,10 @@ class CodeCommitService(Service):
     def start(self) -> None:
         self.root = self.cloud.state_dir / "codecommit"
         self.git_http = GitHttp(self)
+
+    def reset(self) -> None:
+        """The git side of every repository goes with moto's records of them."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def clone_url(self, name: str) -> str:
         return f"{self.cloud.endpoint_url}/v1/repos/{name}"

@@ -496,6 +496,13 @@ class PipelineEngine:
                     execution.touch()
             self.jobs.clear()
 
+    def reset(self) -> None:
+        """moto's reset: what runs ends Failed for the threads that still hold it, and every pipeline's history goes."""
+        self.interrupted("The local cloud was reset (moto's /moto-api/reset) while this execution ran")
+        with self.cond:
+            self.pipelines.clear()
+            self.cond.notify_all()
+
     def shutdown(self) -> None:
         self.stopped.set()
         with self.cond:

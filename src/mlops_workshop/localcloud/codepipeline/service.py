@@ -38,5 +38,8 @@ class CodePipelineService(Service):
         if state:
             self.engine.pipelines.update(state)
 
+    def reset(self) -> None:
+        self.engine.reset()
+
     def recover(self) -> None:
         self.engine.interrupted("The local cloud stopped while this execution ran; start the pipeline again")

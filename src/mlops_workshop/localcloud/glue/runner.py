@@ -73,6 +73,14 @@ class GlueJobRunner:
         if proc is not None and proc.poll() is None:
             proc.terminate()
 
+    def reset(self) -> None:
+        """Every run's script is ended (moto's reset forgot the runs)."""
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+
     def arguments(self, job: Any, run: LocalJobRun) -> list[str]:
         """The command line Glue gives a Python-shell script: its own arguments, then the run's `--NAME value`s."""
         given = dict(run.arguments or {})

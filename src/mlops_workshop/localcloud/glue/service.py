@@ -20,6 +20,9 @@ class GlueService(Service):
     def start(self) -> None:
         self.runner = GlueJobRunner(self)
 
+    def reset(self) -> None:
+        self.runner.reset()
+
     def recover(self) -> None:
         """A run the local cloud was running when it stopped ends FAILED (STOPPED if it was being stopped)."""
         from moto.glue.models import glue_backends

@@ -116,6 +116,10 @@ class IamService(Service):
             self.log.start()
         patches.apply(self)
 
+    def reset(self) -> None:
+        with self._lock:
+            self._issued.clear()  # moto's STS forgot the sessions too
+
     def stop(self) -> None:
         self.log.close()
         super().stop()

@@ -3,7 +3,8 @@
 SageMaker starts a container as `docker run IMAGE train` (or `serve`): with an ENTRYPOINT, `train` is its argument;
 without one, `train` is the executable of that name on the image's PATH. A local process can stand for the second
 only: the context's file that the Dockerfile's COPY or ADD puts on PATH under that name. The Dockerfile is read with
-BuildKit's own parser (the `dockerfile` package); the last stage is the image.
+BuildKit's own parser (the `dockerfile` package); the last stage is the image. A processing job's container runs
+the image's ENTRYPOINT and CMD (`entrypoint_and_cmd`) unless the job gives its own.
 """
 
 from __future__ import annotations
@@ -50,6 +51,22 @@ def process_entrypoint(context: Path, name: str) -> tuple[Path | None, str]:
             return found, ""
     return None, (f"its Dockerfile copies no `{name}` from the build context into a folder on the image's PATH "
                   f"({search})")
+
+
+def entrypoint_and_cmd(context: Path) -> tuple[list[str], list[str]]:
+    """The ENTRYPOINT and CMD of the context's Dockerfile (its last stage), in exec form (a shell form runs in
+    /bin/sh -c); empty where the Dockerfile sets none or does not parse."""
+    path = context / "Dockerfile"
+    try:
+        commands = dockerfile.parse_file(str(path)) if path.is_file() else ()
+    except dockerfile.GoParseError:
+        return [], []
+    starts = [i for i, c in enumerate(commands) if c.cmd.upper() == "FROM"]
+    found: dict[str, list[str]] = {"ENTRYPOINT": [], "CMD": []}
+    for command in commands[starts[-1] + 1:] if starts else commands:
+        if command.cmd.upper() in found:
+            found[command.cmd.upper()] = list(command.value) if command.json else ["/bin/sh", "-c", *command.value]
+    return found["ENTRYPOINT"], found["CMD"]
 
 
 def _copied(context: Path, value: list[str], workdir: str) -> dict[str, Path]:

@@ -66,6 +66,7 @@ class ResolvedImage:
     context: Path
     rule: str
     engine_image: str | None = None
+    program: list[str] | None = None    # an image the local cloud provides: the command it runs instead
 
 
 class ImageRecords:

@@ -89,18 +89,23 @@ class ServeRun(Run):
         return code
 
 
-class EngineTrainRun(ProcessRun):
-    """`docker run IMAGE train` in the foreground, its output appended to the job's log as it comes."""
+class EngineJobRun(ProcessRun):
+    """`docker run IMAGE ARGS` of a job (`train`, a processing job's entrypoint) in the foreground, with the job's
+    folder as /opt/ml and its output appended to the job's log as it comes."""
 
-    def __init__(self, cloud: Any, engine: Any, image: str, opt_ml: Path, env: dict[str, str], log_path: Path):
+    def __init__(self, cloud: Any, engine: Any, image: str, opt_ml: Path, env: dict[str, str], log_path: Path,
+                 args: list[str], entrypoint: list[str] | None = None, kind: str = "train"):
         self.engine = engine
-        self.name = f"localcloud-train-{uuid.uuid4().hex[:10]}"
-        args = [shutil.which("docker") or "docker", "run", "--rm", "--name", self.name,
-                "--volume", f"{Path(opt_ml).resolve()}:/opt/ml"]
+        self.name = f"localcloud-{kind}-{uuid.uuid4().hex[:10]}"
+        command = [shutil.which("docker") or "docker", "run", "--rm", "--name", self.name,
+                   "--volume", f"{Path(opt_ml).resolve()}:/opt/ml"]
         for key, value in env.items():
-            args += ["--env", f"{key}={value}"]
+            command += ["--env", f"{key}={value}"]
+        if entrypoint:
+            command += ["--entrypoint", entrypoint[0]]
+            args = [*entrypoint[1:], *args]
         with open(log_path, "ab") as out:
-            proc = cloud.popen(f"train {opt_ml.name} (container {self.name})", [*args, image, "train"],
+            proc = cloud.popen(f"{kind} {opt_ml.name} (container {self.name})", [*command, image, *args],
                                env=engine.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         super().__init__(cloud, proc, log_path)
 

@@ -15,6 +15,10 @@ a model: the first rule that applies gives the context:
 and the execution role must be allowed what SageMaker's pull needs (ecr:GetAuthorizationToken, and
 ecr:BatchCheckLayerAvailability, BatchGetImage and GetDownloadUrlForLayer on the repository).
 
+Some of AWS's own images are provided by the local cloud instead, as a program of its own (a service registers one
+with `provide`): SageMaker's Model Monitor analyzer, whose image cannot be pulled here. It runs as a local process
+in every mode.
+
 How an image runs, ``settings["images"]``:
 
 - ``"process"`` (the default, fast): the context's `train` and `serve` run as local processes with this
@@ -26,6 +30,10 @@ How an image runs, ``settings["images"]``:
   content (or uses the image a build pushed) and runs ``train`` / ``serve`` in containers with the
   job's folder as ``/opt/ml`` and port 8080 published on a free 127.0.0.1 port;
 - ``"auto"``: the engine where one can start, else processes.
+
+A processing job's image (`process`) runs its ContainerEntrypoint and ContainerArguments, or the Dockerfile's
+ENTRYPOINT and CMD; as a local process, /opt/ml in the command and the environment is moved to the job's folder
+(``OPT_ML_ROOT`` says where, for a program that names /opt/ml itself) and /opt/program is the build context.
 
 ``settings["engine_dir"]`` keeps the engine's state (default: the kept cache of engine.py).
 
@@ -42,6 +50,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -55,10 +64,10 @@ from mlops_workshop.modelserver import ModelServer
 
 from ..services import Service
 from .engine import ContainerEngine, engine_cache_dir
-from .dockerfile import process_entrypoint
+from .dockerfile import entrypoint_and_cmd, process_entrypoint
 from .exceptions import ImageError, ImageNotFound
 from .models import ImageRecords, ImageRef, ResolvedImage, context_digest, parse_image_uri
-from .runs import EngineServeRun, EngineTrainRun, ProcessRun, Run, ServeRun
+from .runs import EngineJobRun, EngineServeRun, ProcessRun, Run, ServeRun
 
 log = logging.getLogger("mlops_workshop.localcloud.images")
 
@@ -85,6 +94,7 @@ class ImagesService(Service):
         self._engine_failed: str | None = None
         self._lock = threading.Lock()
         self._build_locks: dict[str, threading.Lock] = {}
+        self._programs: dict[str, tuple[dict[str, str], list[str]]] = {}
 
     @property
     def mode(self) -> str:
@@ -127,6 +137,10 @@ class ImagesService(Service):
             engine.stop()
 
     # Which context an image URI stands for, pulled as SageMaker pulls it.
+    def provide(self, repository: str, accounts: dict[str, str], program: list[str]) -> None:
+        """Run `program` for the ECR repository that AWS publishes from `accounts` ({region: account})."""
+        self._programs[repository] = (accounts, program)
+
     def pull(self, uri: str, role_arn: str | None, region: str | None = None) -> ResolvedImage:
         """The image SageMaker runs for `uri` (a training job, a processing job, a model), pulled as the execution role
         `role_arn` pulls it: ImageNotFound, with SageMaker's message, when the local ECR has no such repository or
@@ -148,6 +162,12 @@ class ImagesService(Service):
         return image
 
     def _provided(self, uri: str, ref: ImageRef) -> ResolvedImage | None:
+        program = self._programs.get(ref.repository)
+        if program is not None:
+            account, region = _registry(ref, self.cloud.region)
+            if account is not None and program[0].get(region) == account:
+                return ResolvedImage(uri, venv_bin(), "AWS's image, provided by the local cloud (it cannot be pulled "
+                                     "here)", program=list(program[1]))
         contexts = self.cloud.settings.get("image_contexts") or {}
         for key in (uri, f"{ref.repository}:{ref.tag}" if ref.tag else None, ref.repository):
             if key and key in contexts:
@@ -249,7 +269,8 @@ class ImagesService(Service):
         _note(log_path, f"image {uri}: {image.context} ({image.rule}); running "
                         f"{'in the container engine' if engine else 'as a local process'}")
         if engine:
-            return EngineTrainRun(self.cloud, engine, self.engine_image(image), opt_ml, dict(env or {}), log_path)
+            return EngineJobRun(self.cloud, engine, self.engine_image(image), opt_ml, dict(env or {}), log_path,
+                                ["train"])
         train = self._entrypoint(image, "train")
         child_env = self.cloud.child_env({"PATH": os.pathsep.join([str(venv_bin()), str(train.parent),
                                                                    os.environ.get("PATH", "")]),
@@ -275,6 +296,36 @@ class ImagesService(Service):
         server = ModelServer(opt_ml, log_path=log_path, extra_env=dict(env or {}), context=serve.parent,
                              env=self.cloud.child_env(), popen=functools.partial(self.cloud.popen, label))
         return ServeRun(self.cloud, server.start())
+
+    def process(self, image: ResolvedImage, opt_ml: Path, log_path: Path, env: dict[str, str],
+                entrypoint: list[str] | None, arguments: list[str] | None, label: str) -> Run:
+        """Start a processing job's container (`pull` gives it) with `opt_ml` as /opt/ml."""
+        uri = image.uri
+        if image.program:
+            _note(log_path, f"image {uri}: {image.rule}; running the local cloud's program as a local process")
+            return self._local(image.program, image.context, opt_ml, log_path, env, label)
+        engine = self.engine()
+        _note(log_path, f"image {uri}: {image.context} ({image.rule}); running "
+                        f"{'in the container engine' if engine else 'as a local process'}")
+        if engine:
+            return EngineJobRun(self.cloud, engine, self.engine_image(image), opt_ml, dict(env), log_path,
+                                list(arguments or []), list(entrypoint or []), kind="processing")
+        command = [_at(part, opt_ml, image.context) for part in _command(image, entrypoint, arguments)]
+        return self._local(command, image.context, opt_ml, log_path, env, label)
+
+    def _local(self, command: list[str], cwd: Path, opt_ml: Path, log_path: Path, env: dict[str, str],
+               label: str) -> Run:
+        path = os.pathsep.join([str(venv_bin()), str(cwd), os.environ.get("PATH", "")])
+        child_env = self.cloud.child_env({"PATH": path, "PYTHONUNBUFFERED": "1",
+                                          **{k: _at(v, opt_ml, cwd) for k, v in env.items()},
+                                          "OPT_ML_ROOT": str(opt_ml)})
+        with open(log_path, "ab") as out:
+            try:
+                proc = self.cloud.popen(label, command, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT)
+            except OSError as exc:
+                raise ImageError(f"cannot run {command[0]}: {exc}") from exc
+        return ProcessRun(self.cloud, proc, log_path)
 
     # CodeBuild's `docker`.
     def docker_env(self, bin_dir: Path, build_id: str, privileged: bool) -> dict[str, str]:
@@ -309,6 +360,26 @@ def _registry(ref: ImageRef, region: str) -> tuple[str | None, str]:
         return None, region
     account, rest = ref.registry.split(".dkr.ecr.", 1)
     return account, rest.split(".", 1)[0]
+
+
+def _command(image: ResolvedImage, entrypoint: list[str] | None, arguments: list[str] | None) -> list[str]:
+    """What the container runs: the job's entrypoint and arguments, else the Dockerfile's ENTRYPOINT and CMD (the
+    job's arguments replace CMD, its entrypoint both)."""
+    found_entrypoint, found_cmd = ([], []) if entrypoint else entrypoint_and_cmd(image.context)
+    command = list(entrypoint) if entrypoint else found_entrypoint
+    command += list(arguments) if arguments is not None else ([] if entrypoint else found_cmd)
+    if not command:
+        raise ImageError(f"image {image.uri} ({image.context}, {image.rule}) has no ENTRYPOINT or CMD in its "
+                         f"Dockerfile: give AppSpecification.ContainerEntrypoint")
+    return command
+
+
+_OPT_ML = re.compile(r"(?<![\w/.])/opt/(ml|program)(?=/|\b|$)")
+
+
+def _at(value: str, opt_ml: Path, context: Path) -> str:
+    """/opt/ml and /opt/program in a command or a variable, where a local process finds them."""
+    return _OPT_ML.sub(lambda m: str(opt_ml) if m.group(1) == "ml" else str(context), value)
 
 
 def _note(log_path: Path, text: str) -> None:

@@ -30,7 +30,7 @@ from ..images.runs import Run
 from ..logstreams import follow
 from .exceptions import DeployError, JobError, ModelError, ValidationError
 from .models import Host, split_s3, tail
-from .training import STOP_GRACE_S
+from .jobs import STOP_GRACE_S
 
 if TYPE_CHECKING:
     from .service import SageMakerService
@@ -106,6 +106,12 @@ class Endpoints:
             host.follower.stop()
         with open(host.run.log_path, "a") as out:
             out.write(f"[localcloud] {time.strftime('%H:%M:%S')} stopped the server of config {host.config}\n")
+
+    def reset(self) -> None:
+        """Every endpoint's server stops, and a deployment under way finds itself superseded."""
+        with self.lock:
+            self.generations = {key: generation + 1 for key, generation in self.generations.items()}
+        self.stop_all()
 
     def stop_all(self) -> None:
         with self.lock:
@@ -240,8 +246,11 @@ class Endpoints:
                                   f"health check within {timeout:.0f} s. {logs} Locally: {run.log_path}")
             time.sleep(0.1)
 
-    def invoke(self, backend: Any, name: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
-        """Forward a request to the endpoint's /invocations: its body and headers, or the error SageMaker answers."""
+    def invoke(self, backend: Any, name: str, body: bytes, headers: dict[str, str],
+               inference_id: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """Forward a request to the endpoint's /invocations: its body and headers, or the error SageMaker answers;
+        the request is captured and counted (capture.py)."""
+        arrived = time.monotonic()
         endpoint = backend.endpoints.get(name)
         host = self.hosts.get(self.key(backend, name))
         if endpoint is None:
@@ -255,6 +264,8 @@ class Endpoints:
         # SageMaker's own words, with the console's link to the endpoint's log group.
         see = (f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
                f"group={group} in account {backend.account_id} for more information.")
+        sent = (body, headers["Content-Type"])
+        times = [arrived, time.monotonic()]
         try:
             with urllib.request.urlopen(request, timeout=INVOKE_TIMEOUT_S) as response:
                 out = {"Content-Type": response.headers.get("Content-Type", "application/octet-stream"),
@@ -262,13 +273,26 @@ class Endpoints:
                 custom = response.headers.get("X-Amzn-SageMaker-Custom-Attributes")
                 if custom:
                     out["X-Amzn-SageMaker-Custom-Attributes"] = custom
-                return response.read(), out
+                answer = response.read()
+            self._record(backend, name, host, times, sent, 200, (answer, out["Content-Type"]), inference_id)
+            return answer, out
         except urllib.error.HTTPError as exc:
             status, text = exc.code, exc.read().decode(errors="replace")
+            self._record(backend, name, host, times, sent, status, None, inference_id)
             kind = "client" if status < 500 else "server"
             raise ModelError(f"Received {kind} error ({status}) from primary with message \"{text}\". {see}",
                              status, text, log_arn) from None
         except (urllib.error.URLError, OSError) as exc:
+            self._record(backend, name, host, times, sent, 500, None, inference_id)
             text = f"Your invocation could not reach the model container: {exc}"
             raise ModelError(f"Received server error (0) from primary with message \"{text}\". {see}",
                              0, text, log_arn) from None
+
+    def _record(self, backend: Any, name: str, host: Host, times: list[float], request: tuple[bytes, str],
+                status: int, response: tuple[bytes, str] | None, inference_id: str | None) -> None:
+        """`times`: when the call arrived and when it was sent to the model, so that the model's latency and
+        SageMaker's overhead around it are told apart."""
+        arrived, sent = times
+        now = time.monotonic()
+        self.service.capture.invoked(backend, name, host, request, status, response, now - sent,
+                                     max(0.0, sent - arrived), inference_id)

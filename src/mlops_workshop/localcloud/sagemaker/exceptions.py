@@ -25,6 +25,10 @@ class ResourceInUse(AwsError):
     code = "ResourceInUse"
 
 
+class ResourceNotFound(AwsError):
+    code = "ResourceNotFound"
+
+
 class ConflictException(AwsError):
     code = "ConflictException"
 

@@ -30,6 +30,17 @@ def epoch_ms(value: Any) -> Any:
     return value
 
 
+def epoch_s(value: Any) -> Any:
+    """Times as the JSON protocol sends them: epoch seconds (moto's naive datetimes are UTC)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=value.tzinfo or timezone.utc).timestamp()
+    if isinstance(value, dict):
+        return {k: epoch_s(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [epoch_s(v) for v in value]
+    return value
+
+
 def tail(path: Path, lines: int = 5) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").rstrip().splitlines()[-lines:])

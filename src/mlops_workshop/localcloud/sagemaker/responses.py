@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from ..images.exceptions import ImageNotFound
 from ..protocol import AwsRequest, AwsResponse, BaseResponses
 from .exceptions import ConflictException, ResourceInUse, ValidationException
+from .models import epoch_s
 from .training import TrainingJob
 
 
@@ -93,7 +94,8 @@ class SageMakerResponses(BaseResponses):
             if req.headers.get(name_in):
                 headers[name_out] = req.headers[name_in]
         backend = self.cloud.backend("sagemaker", req.region)
-        body, out = self.service.endpoints.invoke(backend, unquote(req.path_params["name"]), req.body, headers)
+        body, out = self.service.endpoints.invoke(backend, unquote(req.path_params["name"]), req.body, headers,
+                                                  req.headers.get("x-amzn-sagemaker-inference-id"))
         return AwsResponse(200, body, out)
 
     def delete_model_package(self, req: AwsRequest) -> AwsResponse:
@@ -119,25 +121,132 @@ class SageMakerResponses(BaseResponses):
         del backend.model_package_groups[name]
         return AwsResponse(200, {})
 
-    def list_monitoring_schedules(self, req: AwsRequest) -> AwsResponse:
-        # moto has no monitoring schedules (no CreateMonitoringSchedule), so there are none to list; without this
-        # answer ListMonitoringSchedules is moto's HTTP 500.
-        return AwsResponse(200, {"MonitoringScheduleSummaries": []})
+    # Monitoring schedules (monitoring.py).
+    def create_monitoring_schedule(self, req: AwsRequest) -> AwsResponse:
+        params = req.json()
+        schedule = self.service.monitor.create(self._account(req), req.region, params.get("MonitoringScheduleName", ""),
+                                               params.get("MonitoringScheduleConfig") or {}, params.get("Tags") or [])
+        return AwsResponse(200, {"MonitoringScheduleArn": schedule.arn})
 
-    # What moto records of a processing job leaves out parts of the request that DescribeProcessingJob returns.
-    def after_create_processing_job(self, req: AwsRequest, status: int, body: bytes) -> None:
-        if status != 200:
-            return None
-        request = req.json()
-        job = self.cloud.backend("sagemaker", req.region).processing_jobs.get(request.get("ProcessingJobName"))
-        if job is not None:
-            for key, attribute in (("ProcessingResources", "processing_resources"), ("Environment", "environment"),
-                                   ("NetworkConfig", "network_config"), ("ExperimentConfig", "experiment_config")):
-                if request.get(key) and not getattr(job, attribute, None):
-                    setattr(job, attribute, request[key])
-            if getattr(job, "processing_start_time", None) is None:
-                job.processing_start_time = job.creation_time
+    def describe_monitoring_schedule(self, req: AwsRequest) -> AwsResponse:
+        return AwsResponse(200, epoch_s(self._schedule(req).describe()))
+
+    def update_monitoring_schedule(self, req: AwsRequest) -> AwsResponse:
+        params = req.json()
+        schedule = self.service.monitor.update(self._account(req), req.region, params.get("MonitoringScheduleName", ""),
+                                               params.get("MonitoringScheduleConfig") or {})
+        return AwsResponse(200, {"MonitoringScheduleArn": schedule.arn})
+
+    def delete_monitoring_schedule(self, req: AwsRequest) -> AwsResponse:
+        self.service.monitor.delete(self._account(req), req.region, req.json().get("MonitoringScheduleName", ""))
+        return AwsResponse(200, {})
+
+    def stop_monitoring_schedule(self, req: AwsRequest) -> AwsResponse:
+        self.service.monitor.set_state(self._account(req), req.region, req.json().get("MonitoringScheduleName", ""),
+                                       running=False)
+        return AwsResponse(200, {})
+
+    def start_monitoring_schedule(self, req: AwsRequest) -> AwsResponse:
+        self.service.monitor.set_state(self._account(req), req.region, req.json().get("MonitoringScheduleName", ""),
+                                       running=True)
+        return AwsResponse(200, {})
+
+    def list_monitoring_schedules(self, req: AwsRequest) -> AwsResponse:
+        params = req.json()
+        account = self._account(req)
+        found = [s for (a, r, _), s in list(self.service.monitor.schedules.items()) if (a, r) == (account, req.region)]
+        found = [s for s in found if _matches(params, {
+            "EndpointName": s.endpoint_name, "NameContains": s.name, "StatusEquals": s.status,
+            "MonitoringJobDefinitionName": s.job_definition_name, "MonitoringTypeEquals": s.monitoring_type,
+            "CreationTime": s.creation_time, "LastModifiedTime": s.last_modified_time})]
+        keys = {"Name": lambda s: s.name, "CreationTime": lambda s: s.creation_time, "Status": lambda s: s.status}
+        page, token = _page(params, found, keys, "CreationTime")
+        return AwsResponse(200, {"MonitoringScheduleSummaries": [epoch_s(s.summary()) for s in page], **token})
+
+    def list_monitoring_executions(self, req: AwsRequest) -> AwsResponse:
+        params = req.json()
+        account = self._account(req)
+        found = [e for (a, r, _), s in list(self.service.monitor.schedules.items()) if (a, r) == (account, req.region)
+                 for e in list(s.executions)]
+        found = [e for e in found if _matches(params, {
+            "MonitoringScheduleName": e.schedule, "EndpointName": e.endpoint_name, "StatusEquals": e.status,
+            "MonitoringJobDefinitionName": e.job_definition_name, "MonitoringTypeEquals": e.monitoring_type,
+            "ScheduledTime": e.scheduled_time, "CreationTime": e.creation_time,
+            "LastModifiedTime": e.last_modified_time})]
+        keys = {"CreationTime": lambda e: e.creation_time, "ScheduledTime": lambda e: e.scheduled_time,
+                "Status": lambda e: e.status}
+        page, token = _page(params, found, keys, "ScheduledTime")
+        return AwsResponse(200, {"MonitoringExecutionSummaries": [epoch_s(e.summary()) for e in page], **token})
+
+    def _schedule(self, req: AwsRequest) -> Any:
+        return self.service.monitor.get(self._account(req), req.region, req.json().get("MonitoringScheduleName", ""))
+
+    def _account(self, req: AwsRequest) -> str:
+        return self.cloud.backend("sagemaker", req.region).account_id
+
+    # Data quality job definitions: moto keeps them; SageMaker refuses a second of a name and answers in its shapes.
+    def create_data_quality_job_definition(self, req: AwsRequest) -> None:
+        name = req.json().get("JobDefinitionName", "")
+        found = self.cloud.backend("sagemaker", req.region).data_quality_job_definitions.get(name)
+        if found is not None:
+            raise ResourceInUse(f"Job definition {found.arn} already exists.")
         return None
+
+    def after_describe_data_quality_job_definition(self, req: AwsRequest, status: int,
+                                                   body: bytes) -> AwsResponse | None:
+        return self._complete(status, body, lambda answer: _drop_keys(answer, "Tags", "Environment",
+                                                                      "LastModifiedTime"))
+
+    def after_list_data_quality_job_definitions(self, req: AwsRequest, status: int,
+                                                body: bytes) -> AwsResponse | None:
+        backend = self.cloud.backend("sagemaker", req.region)
+
+        def complete(answer: dict[str, Any]) -> None:
+            for summary in answer.get("JobDefinitionSummaries") or []:
+                job = backend.data_quality_job_definitions.get(summary["MonitoringJobDefinitionName"])
+                endpoint = ((getattr(job, "data_quality_job_input", None) or {}).get("EndpointInput") or {}).get(
+                    "EndpointName")
+                summary["EndpointName"] = endpoint or ""
+        return self._complete(status, body, complete)
+
+    def create_processing_job(self, req: AwsRequest) -> AwsResponse:
+        runner = self.service.start_processing_job(req.region, req.json())
+        return AwsResponse(200, {"ProcessingJobArn": runner.job.arn})
+
+    def describe_processing_job(self, req: AwsRequest) -> AwsResponse:
+        job = self._processing_job(req)
+        return AwsResponse(200, epoch_s(processing_job_answer(job.response_object)))
+
+    def stop_processing_job(self, req: AwsRequest) -> AwsResponse:
+        job = self._processing_job(req)
+        runner = self.service.processing_job(job.processing_job_name, req.region)
+        if runner is None or job.processing_job_status != "InProgress":
+            raise ValidationException(f"The request was rejected because the processing job is in status "
+                                      f"{job.processing_job_status}.")
+        runner.stop_requested.set()
+        runner.set_status("Stopping")
+        self.cloud.spawn(f"processing-{job.processing_job_name}-stop", runner.stop)
+        return AwsResponse(200, {})
+
+    def after_list_processing_jobs(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
+        backend = self.cloud.backend("sagemaker", req.region)
+
+        def complete(answer: dict[str, Any]) -> None:
+            for summary in answer.get("ProcessingJobSummaries") or []:
+                job = backend.processing_jobs.get(summary["ProcessingJobName"])
+                for key, value in (("FailureReason", getattr(job, "failure_reason", None)),
+                                   ("ExitMessage", getattr(job, "exit_message", None))):
+                    if value:
+                        summary[key] = value
+                _drop_empty(summary, "ProcessingEndTime")
+        return self._complete(status, body, complete)
+
+    def _processing_job(self, req: AwsRequest) -> Any:
+        name = str(req.json().get("ProcessingJobName") or "")
+        job = self.cloud.backend("sagemaker", req.region).processing_jobs.get(name)
+        if job is None:
+            raise ValidationException(f"Could not find requested job with name {name}")
+        return job
 
     def after_describe_endpoint(self, req: AwsRequest, status: int, body: bytes) -> AwsResponse | None:
         return self._complete(status, body, lambda answer: endpoint_answer(
@@ -164,6 +273,41 @@ class SageMakerResponses(BaseResponses):
         return AwsResponse(200, answer)
 
 
+def _drop_keys(answer: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        answer.pop(key, None)
+
+
+def _matches(params: dict[str, Any], values: dict[str, Any]) -> bool:
+    """A List call's filters: equality, NameContains, and the <Time>Before / <Time>After bounds."""
+    for key, value in values.items():
+        if key.endswith("Time"):
+            before, after = params.get(f"{key}Before"), params.get(f"{key}After")
+            stamp = epoch_s(value)
+            if (before is not None and stamp >= float(before)) or (after is not None and stamp <= float(after)):
+                return False
+        elif key == "NameContains":
+            if params.get(key) and params[key] not in value:
+                return False
+        elif params.get(key) and params[key] != value:
+            return False
+    return True
+
+
+def _page(params: dict[str, Any], items: list[Any], keys: dict[str, Any], default: str) -> tuple[list[Any],
+                                                                                                dict[str, str]]:
+    """Sorted (SortBy, SortOrder: Descending by default) and paged (MaxResults: 10 by default, NextToken)."""
+    sort_by = params.get("SortBy") or default
+    if sort_by not in keys:
+        raise ValidationException(f"Value '{sort_by}' at 'sortBy' failed to satisfy constraint: Member must satisfy "
+                                  f"enum value set: [{', '.join(keys)}]")
+    ordered = sorted(items, key=keys[sort_by], reverse=(params.get("SortOrder") or "Descending") == "Descending")
+    start = int(params.get("NextToken") or 0)
+    size = int(params.get("MaxResults") or 10)
+    following = {"NextToken": str(start + size)} if start + size < len(ordered) else {}
+    return ordered[start:start + size], following
+
+
 def _drop_empty(answer: dict[str, Any], *keys: str) -> None:
     for key in keys:
         if key in answer and not answer[key]:
@@ -185,6 +329,12 @@ def endpoint_answer(answer: dict[str, Any], backend: Any) -> None:
     if config.get("KmsKeyId"):
         summary["KmsKeyId"] = config["KmsKeyId"]
     answer["DataCaptureConfig"] = summary
+
+
+def processing_job_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """What DescribeProcessingJob returns: the request's parts (not its tags) and the run's."""
+    answer.pop("Tags", None)
+    return answer
 
 
 def endpoint_config_answer(answer: dict[str, Any]) -> None:

@@ -15,19 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
-import signal
 import tarfile
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from moto.core.utils import utcnow
 
 from ..images.exceptions import ImageError
-from ..images.runs import Run
-from ..logstreams import Follower, follow
 from .exceptions import JobError
+from .jobs import Job, exit_text, no_objects_reason
 from .models import epoch_ms, split_s3, tail
 
 if TYPE_CHECKING:
@@ -46,39 +42,19 @@ SECONDARY_MESSAGES = {
     "Stopped": "The training job was stopped",
     "MaxRuntimeExceeded": "The job stopped because it exceeded the maximum allowed runtime",
 }
-STOP_GRACE_S = 10
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
-def _exit_text(code: int) -> str:
-    """How a process ended, in words: killed by a signal is said so (a container reports 128 + the signal)."""
-    number = -code if code < 0 else code - 128 if code > 128 else 0
-    if number:
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        return f"was killed ({name}) with exit code {code}"
-    return f"exited with code {code}"
-
-
-class TrainingJob:
+class TrainingJob(Job):
     """Runs one training job and keeps moto's FakeTrainingJob in step with it."""
 
+    kind = "training"
+    log_group = LOG_GROUP
+
     def __init__(self, service: "SageMakerService", job: Any, request: dict[str, Any], region: str):
-        self.service = service
-        self.cloud = cloud = service.cloud
-        self.job, self.request, self.region = job, request, region
-        self.name = job.training_job_name
-        self.root = cloud.state_dir / "training" / self.name
-        self.log_path = cloud.log_path("training", self.name)
-        self.run_handle: Run | None = None
-        self.stop_requested = threading.Event()
-        self.done = threading.Event()
-        self.started = time.monotonic()
+        super().__init__(service, job.training_job_name, region)
+        self.job, self.request = job, request
         self.train_seconds: float | None = None
-        self.log_stream: str | None = None
-        self.follower: Follower | None = None
 
     # The record.
     def reset_record(self) -> None:
@@ -88,7 +64,8 @@ class TrainingJob:
         job.algorithm_specification = dict(self.request.get("AlgorithmSpecification") or {})
         job.training_job_status = "InProgress"
         job.secondary_status = "Starting"
-        job.model_artifacts = None
+        # A required member of DescribeTrainingJob from the start: where the model will be, as moto names it too.
+        job.model_artifacts = {"S3ModelArtifacts": self.model_location()}
         job.training_start_time = None
         job.training_end_time = None
         # Every attribute the run sets exists from here on: DescribeTrainingJob iterates the object's __dict__.
@@ -116,10 +93,6 @@ class TrainingJob:
         job.secondary_status = secondary
         job.last_modified_time = now
 
-    def note(self, text: str) -> None:
-        with open(self.log_path, "a") as out:
-            out.write(f"[localcloud] {time.strftime('%H:%M:%S')} (+{time.monotonic() - self.started:.2f} s) {text}\n")
-
     # The work.
     def run(self) -> None:
         try:
@@ -138,10 +111,7 @@ class TrainingJob:
         if not image:
             raise JobError("ClientError: the local cloud runs training images only; give "
                            "AlgorithmSpecification.TrainingImage (not AlgorithmName)")
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        for folder in ("input/config", "input/data", "model", "output/data", "code", "checkpoints"):
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        self.fresh_root("input/config", "input/data", "model", "output/data", "code", "checkpoints")
         self.write_config()
         self.job.training_start_time = utcnow()
         self.set_status("InProgress", "Downloading")
@@ -155,21 +125,14 @@ class TrainingJob:
         env.setdefault("TRAINING_JOB_ARN", self.job.arn)
         started = time.monotonic()
         self.note("starting train")
-        self.log_stream = f"{self.name}/algo-1-{int(time.time())}"
-        self.follower = follow(self.cloud, self.region, LOG_GROUP, self.log_stream, self.log_path)
+        self.follow_logs()
         try:
             pulled = images.pull(image, self.request.get("RoleArn"), self.region)
             self.run_handle = images.train(pulled, self.root, self.log_path, env)
         except ImageError as exc:
             raise JobError(f"ClientError: {exc}") from exc
-        if self.stop_requested.is_set():
-            self.run_handle.stop(STOP_GRACE_S)
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or 86400
-        code = self.run_handle.wait(max(0.0, max_runtime - (time.monotonic() - self.started)))
-        timed_out = code is None
-        if timed_out:
-            self.note(f"MaxRuntimeInSeconds ({max_runtime}) exceeded: stopping the training container")
-            code = self.run_handle.stop(STOP_GRACE_S)
+        code, timed_out = self.wait(max_runtime)
         self.train_seconds = time.monotonic() - started
         self.note(f"train exited with code {code} after {self.train_seconds:.1f} s")
         if timed_out or self.stop_requested.is_set():
@@ -184,7 +147,7 @@ class TrainingJob:
                 reason = failure.read_text(errors="replace").strip()
             else:
                 last = tail(self.log_path, 3).replace("\n", " | ")
-                reason = (f"the training container {_exit_text(code)}; see its log: group {LOG_GROUP}, stream "
+                reason = (f"the training container {exit_text(code)}; see its log: group {LOG_GROUP}, stream "
                           f"{self.log_stream} (locally {self.log_path}; last lines: {last})")
             return self.finish("Failed", "Failed", f"AlgorithmError: {reason}")
         self.set_status("InProgress", "Uploading")
@@ -216,68 +179,28 @@ class TrainingJob:
         }, indent=2))
 
     def download_channels(self) -> None:
-        s3 = self.cloud.client("s3", self.region)
         for channel in self.request.get("InputDataConfig") or []:
             name = channel["ChannelName"]
             source = (channel.get("DataSource") or {}).get("S3DataSource")
             if not source:
                 raise JobError(f"ClientError: channel {name}: the local cloud reads only S3 data sources")
-            target = self.root / "input" / "data" / name
-            target.mkdir(parents=True, exist_ok=True)
             uri = source["S3Uri"]
-            if source.get("S3DataType", "S3Prefix") == "ManifestFile":
-                objects = self._manifest_objects(s3, uri)
-            else:
-                objects = self._prefix_objects(s3, uri)
+            objects = self.objects(uri, source.get("S3DataType", "S3Prefix"))
             if not objects:
-                bucket, _ = split_s3(uri)
-                raise JobError(f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
-                               f'Please ensure that the bucket exists in the selected region ({self.region}), '
-                               f'that objects exist under that S3 prefix, and that the role has "s3:ListBucket" '
-                               f'permissions on bucket "{bucket}".')
-            for bucket, key, rel in objects:
-                path = target / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, key, str(path))
+                raise JobError(no_objects_reason(uri, self.region))
+            self.download(objects, self.root / "input" / "data" / name)
             self.note(f"channel {name}: {len(objects)} object(s) from {uri}")
 
-    def _prefix_objects(self, s3: Any, uri: str) -> list[tuple[str, str, str]]:
-        bucket, prefix = split_s3(uri)
-        # s3://b/run/input/training and s3://b/run/input/training/ both put training/train.csv at the channel's
-        # root, as SageMaker does; a prefix that ends inside a name keeps the path from its last folder.
-        folder = prefix if prefix.endswith("/") or not prefix else prefix + "/"
-        base = prefix[:prefix.rfind("/") + 1]
-        found = []
-        try:
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    key = item["Key"]
-                    if key.endswith("/"):
-                        continue
-                    found.append((bucket, key, key[len(folder):] if key.startswith(folder) else key[len(base):]))
-        except s3.exceptions.NoSuchBucket:
-            return []
-        return found
-
-    def _manifest_objects(self, s3: Any, uri: str) -> list[tuple[str, str, str]]:
-        bucket, key = split_s3(uri)
-        try:
-            entries = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        except Exception as exc:
-            raise JobError(f"ClientError: cannot read the manifest file {uri}: {exc}") from exc
-        prefix = next((e["prefix"] for e in entries if isinstance(e, dict) and "prefix" in e), None)
-        if not prefix:
-            raise JobError(f'ClientError: the manifest file {uri} has no {{"prefix": "s3://..."}} entry')
-        prefix_bucket, prefix_key = split_s3(prefix)
-        return [(prefix_bucket, prefix_key + rel, rel) for rel in entries if isinstance(rel, str)]
+    def model_location(self) -> str:
+        """s3://<S3OutputPath>/<job>/output/model.tar.gz, where SageMaker puts the model."""
+        output = (self.request.get("OutputDataConfig") or {}).get("S3OutputPath") or ""
+        return "/".join(p for p in (output.rstrip("/"), self.name, "output", "model.tar.gz") if p)
 
     def upload_outputs(self) -> None:
         output = (self.request.get("OutputDataConfig") or {}).get("S3OutputPath")
         if not output:
             raise JobError("ClientError: OutputDataConfig.S3OutputPath is required")
-        bucket, prefix = split_s3(output.rstrip("/"))
-        key = "/".join(p for p in (prefix, self.name, "output", "model.tar.gz") if p)
-        s3 = self.cloud.client("s3", self.region)
+        bucket, key = split_s3(self.model_location())
         for folder, name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
             source = self.root / folder
             if folder != "model" and not any(source.iterdir()):
@@ -287,17 +210,12 @@ class TrainingJob:
                 for path in sorted(source.iterdir()):
                     tar.add(path, arcname=path.name)
             target = key.rsplit("/", 1)[0] + "/" + name
-            try:
-                s3.upload_file(str(archive), bucket, target)
-            except Exception as exc:
-                raise JobError(f"ClientError: cannot upload {name} to s3://{bucket}/{target}: {exc}") from exc
+            self.upload(archive, f"s3://{bucket}/{target}")
             self.note(f"uploaded s3://{bucket}/{target}")
-        self.job.model_artifacts = {"S3ModelArtifacts": f"s3://{bucket}/{key}"}
 
     def finish(self, status: str, secondary: str, reason: str | None = None) -> None:
         job = self.job
-        if self.follower is not None:
-            self.follower.stop()
+        self.stop_logs()
         if reason:
             job.failure_reason = reason
             self.note(f"{status}: {reason}")
@@ -334,8 +252,3 @@ class TrainingJob:
                 except ValueError:
                     continue
         return found
-
-    def stop(self) -> None:
-        self.stop_requested.set()
-        if self.run_handle is not None:
-            self.run_handle.stop(STOP_GRACE_S)

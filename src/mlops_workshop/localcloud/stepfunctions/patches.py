@@ -1,6 +1,7 @@
 """What the Step Functions service replaces in moto's interpreter (moto.stepfunctions.parser, LocalStack's):
 
-- an execution started without a name gets a generated one (moto names it "None": a second one is a duplicate);
+- an execution started without a name gets a generated one (moto names it "None": a second one is a duplicate), and
+  a name Step Functions refuses (over 80 characters, or with a character it forbids) is refused;
 - every boto3 client the interpreter makes for a task is the cloud's, as the role the task runs as;
 - SageMaker's optimized integration (integrations.py) instead of moto's blind forward;
 - parameters and answers as Step Functions handles them: the API's member names, a field the API lacks or an
@@ -46,6 +47,8 @@ def _name_executions(service: "StepFunctionsService") -> None:
     original = StepFunctionsParserBackend.__dict__["start_execution"]
 
     def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if name:
+            self._validate_name(name)  # InvalidName or over 80 characters, as Step Functions refuses (moto's plain one)
         return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
     service.patches.replace(StepFunctionsParserBackend, "start_execution", start_execution)

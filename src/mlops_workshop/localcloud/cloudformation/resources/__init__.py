@@ -12,15 +12,15 @@ from .codepipeline import CodePipelinePipeline
 from .custom import CustomResource
 from .glue import GlueJob
 from .policies import BucketPolicy, QueuePolicy
-from .sagemaker import SageMakerEndpoint, SageMakerEndpointConfig, SageMakerModel
+from .sagemaker import SageMakerEndpoint, SageMakerEndpointConfig, SageMakerModel, SageMakerMonitoringSchedule
 from .secretsmanager import Secret
 from .stepfunctions import StateMachine
 
 RESOURCE_TYPES: dict[str, type[LocalResource]] = {
     cls.type_name: cls for cls in (CodeBuildProject, CodePipelinePipeline, SageMakerModel, SageMakerEndpointConfig,
-                                   SageMakerEndpoint, ScalableTarget, ScalingPolicy, CustomResource, LambdaFunction,
-                                   StateMachine, LayerVersion, BucketPolicy, QueuePolicy, Secret, CloudWatchAlarm,
-                                   CdkMetadata, GlueJob)
+                                   SageMakerEndpoint, SageMakerMonitoringSchedule, ScalableTarget, ScalingPolicy,
+                                   CustomResource, LambdaFunction, StateMachine, LayerVersion, BucketPolicy,
+                                   QueuePolicy, Secret, CloudWatchAlarm, CdkMetadata, GlueJob)
 }
 
 __all__ = ["RESOURCE_TYPES", "CustomResource", "LocalResource"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 from typing import Any
 
 from .base import LocalResource
@@ -16,6 +17,7 @@ CONFIGURATION = ("Handler", "Runtime", "Description", "Environment", "Layers", "
                  "FileSystemConfigs")
 NUMBERS = ("MemorySize", "Timeout")
 INLINE_FILES = {"python": "index.py", "nodejs": "index.js"}
+CFN_RESPONSE = Path(__file__).with_name("cfnresponse.py")
 
 
 class LambdaFunction(LocalResource):
@@ -43,6 +45,8 @@ class LambdaFunction(LocalResource):
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as archive:
                 archive.writestr(name, str(code["ZipFile"]))
+                if name == "index.py":  # CloudFormation's cfn-response module comes with inline Python code
+                    archive.write(CFN_RESPONSE, "cfnresponse.py")
             code["ZipFile"] = buffer.getvalue()
         return code
 

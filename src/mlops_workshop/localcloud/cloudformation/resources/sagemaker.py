@@ -1,4 +1,5 @@
-"""AWS::SageMaker::Model / EndpointConfig / Endpoint: names honoured, endpoints waited for and updated in place."""
+"""AWS::SageMaker::Model / EndpointConfig / Endpoint / MonitoringSchedule: names honoured, endpoints waited for and
+updated in place, monitoring schedules updated in place."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from .base import LocalResource, as_bool, sagemaker_request
 log = logging.getLogger("mlops_workshop.localcloud.cloudformation")
 
 DEFAULT_RESOURCE_TIMEOUT = 3600.0
+# CloudFormation hands parameters over as strings; these members of a monitoring schedule are numbers in the API.
+NUMBERS = {"InstanceCount", "VolumeSizeInGB", "MaxRuntimeInSeconds", "ProbabilityThresholdAttribute"}
 
 def _sagemaker_name(name: str) -> str:
     return name[:63].rstrip("-")
@@ -124,3 +127,53 @@ class SageMakerEndpoint(LocalResource):
 
     def remove(self) -> None:
         self.service.cloud.client("sagemaker", self.region).delete_endpoint(EndpointName=self.name)
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (float(v) if k == "ProbabilityThresholdAttribute" else int(v)) if k in NUMBERS
+                and isinstance(v, str) else _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
+
+
+class SageMakerMonitoringSchedule(LocalResource):
+    type_name = "AWS::SageMaker::MonitoringSchedule"
+    name_property = "MonitoringScheduleName"
+    attributes = ("MonitoringScheduleArn", "CreationTime", "LastModifiedTime")
+
+    def create(self) -> None:
+        self.name = _sagemaker_name(self.name)
+        request = sagemaker_request(self.properties, {
+            "MonitoringScheduleName": self.name,
+            "MonitoringScheduleConfig": _numbers(copy.deepcopy(self.properties["MonitoringScheduleConfig"]))})
+        client = self.service.cloud.client("sagemaker", self.region)
+        self.physical_id = client.create_monitoring_schedule(**request)["MonitoringScheduleArn"]
+        self._read(client)
+
+    def _read(self, client: Any) -> None:
+        described = client.describe_monitoring_schedule(MonitoringScheduleName=self.name)
+        self.values = {"MonitoringScheduleArn": described["MonitoringScheduleArn"],
+                       "CreationTime": described["CreationTime"].isoformat(),
+                       "LastModifiedTime": described["LastModifiedTime"].isoformat()}
+
+    def update(self, new_name: str, properties: dict[str, Any]) -> Any:
+        if _sagemaker_name(new_name) != self.name:
+            return super().update(new_name, properties)
+        self.properties = properties
+        client = self.service.cloud.client("sagemaker", self.region)
+        # An update waits while the schedule is Pending, as SageMaker refuses to update it then.
+        deadline = time.monotonic() + float(self.service.setting("resource_timeout_seconds", DEFAULT_RESOURCE_TIMEOUT))
+        while client.describe_monitoring_schedule(MonitoringScheduleName=self.name)[
+                "MonitoringScheduleStatus"] == "Pending" and time.monotonic() < deadline:
+            time.sleep(0.25)
+        client.update_monitoring_schedule(
+            MonitoringScheduleName=self.name,
+            MonitoringScheduleConfig=_numbers(copy.deepcopy(properties["MonitoringScheduleConfig"])))
+        self._read(client)
+        return self
+
+    def remove(self) -> None:
+        self.service.cloud.client("sagemaker", self.region).delete_monitoring_schedule(
+            MonitoringScheduleName=self.name)
