@@ -1,6 +1,6 @@
 """A pipeline this project did not write (foreign_pipeline/: a SAM application with two Lambdas, a Glue Python-shell
 script, a Step Functions workflow with `.sync` Glue and SageMaker steps and a Catch, a buildspec with a privileged
-image build) deployed and run to its end on a local cloud of its own, as its README says to run it in an account."""
+image build) deployed as `sam deploy` deploys it and run to its end, on a local cloud of its own."""
 
 import io
 import json
@@ -26,7 +26,7 @@ def engine_or_skip() -> dict:
     ok, why = ContainerEngine().available()
     if not ok:
         pytest.skip(f"no container engine: {why}")
-    return {"images": "engine", "endpoint_ready_timeout": 120}
+    return {"images": "engine"}
 
 
 @pytest.fixture
