@@ -260,21 +260,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not settings.role_arn:
         problems.append("the SageMaker role is missing: set SAGEMAKER_ROLE_ARN or --role-arn")
     settings.model_package_group_name = settings.model_package_group_name or settings.model_name
-    if "Prd" in settings.stages and not settings.data_capture_uri:
-        if env("DATA_BUCKET"):
-            settings.data_capture_uri = f"s3://{env('DATA_BUCKET')}/datacapture"
-        else:
-            problems.append(
-                "Prd needs a data capture location: set DATA_BUCKET, DATA_CAPTURE_URI or --data-capture-uri"
-            )
-    if "Prd" in settings.stages and not settings.monitoring_reports_uri:
-        if env("DATA_BUCKET"):
-            settings.monitoring_reports_uri = f"s3://{env('DATA_BUCKET')}/monitoring/reports"
-        else:
-            problems.append(
-                "Prd needs a location for its monitoring reports: set DATA_BUCKET, MONITORING_REPORTS_URI or "
-                "--monitoring-reports-uri"
-            )
+    # Prd's data capture and monitoring reports default to folders of the data bucket.
+    for attribute, folder, what in (("data_capture_uri", "datacapture", "a data capture location"),
+                                    ("monitoring_reports_uri", "monitoring/reports",
+                                     "a location for its monitoring reports")):
+        if "Prd" in settings.stages and not getattr(settings, attribute):
+            if env("DATA_BUCKET"):
+                setattr(settings, attribute, f"s3://{env('DATA_BUCKET')}/{folder}")
+            else:
+                problems.append(f"Prd needs {what}: set DATA_BUCKET, {attribute.upper()} or "
+                                f"--{attribute.replace('_', '-')}")
     if problems:
         parser.error("; ".join(problems))
     return settings

@@ -14,7 +14,8 @@ pytest_plugins = ["testkit.fixtures", "testkit.container"]
 # Under pytest-xdist (`make test` runs a worker per core), tests that share one session's expensive set-up stay on
 # one worker, in file order (the integration suite's pipeline run), and so do those that start a container engine,
 # since two engines would fight over the same bridge network.
-XDIST_GROUPS = {"integration": "e2e", "integration/test_durability.py": "durability"}
+XDIST_GROUPS = {"integration": "e2e", "integration/test_durability.py": "durability",
+                "notebooks/test_notebooks.py": "notebooks"}
 
 
 def pytest_collection_modifyitems(items):

@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from testkit.localcloud import zip_of
+from testkit.localcloud import CODEBUILD_ROLE, service_role, zip_of
 from testkit.waiting import wait_for
 
 SLEEPING = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 120\n"
@@ -19,11 +19,13 @@ def reset(cloud) -> None:
 
 
 def project(clients) -> None:
+    """The project and what it needs, as a reset leaves none of them: its source and its service role."""
+    service_role(clients, CODEBUILD_ROLE, "codebuild.amazonaws.com")
     clients("s3").create_bucket(Bucket="reset-sources")
     clients("s3").put_object(Bucket="reset-sources", Key="src.zip", Body=zip_of({"buildspec.yml": SLEEPING}))
     clients("codebuild").create_project(
         name="resettable", source={"type": "S3", "location": "reset-sources/src.zip"},
-        serviceRole="arn:aws:iam::123456789012:role/codebuild", artifacts={"type": "NO_ARTIFACTS"},
+        serviceRole=CODEBUILD_ROLE, artifacts={"type": "NO_ARTIFACTS"},
         environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                      "computeType": "BUILD_GENERAL1_SMALL"})
 

@@ -10,6 +10,7 @@ from .cloudwatch import CloudWatchAlarm
 from .codebuild import CodeBuildProject
 from .codepipeline import CodePipelinePipeline
 from .custom import CustomResource
+from .glue import GlueJob
 from .policies import BucketPolicy, QueuePolicy
 from .sagemaker import SageMakerEndpoint, SageMakerEndpointConfig, SageMakerModel, SageMakerMonitoringSchedule
 from .secretsmanager import Secret
@@ -19,7 +20,7 @@ RESOURCE_TYPES: dict[str, type[LocalResource]] = {
     cls.type_name: cls for cls in (CodeBuildProject, CodePipelinePipeline, SageMakerModel, SageMakerEndpointConfig,
                                    SageMakerEndpoint, SageMakerMonitoringSchedule, ScalableTarget, ScalingPolicy,
                                    CustomResource, LambdaFunction, StateMachine, LayerVersion, BucketPolicy,
-                                   QueuePolicy, Secret, CloudWatchAlarm, CdkMetadata)
+                                   QueuePolicy, Secret, CloudWatchAlarm, CdkMetadata, GlueJob)
 }
 
 __all__ = ["RESOURCE_TYPES", "CustomResource", "LocalResource"]
