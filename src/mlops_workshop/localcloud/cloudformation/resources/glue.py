@@ -19,9 +19,6 @@ class GlueJob(LocalResource):
     type_name = "AWS::Glue::Job"
     name_property = "Name"
 
-    def _client(self) -> Any:
-        return self.service.cloud.client("glue", self.region)
-
     def _job(self) -> dict[str, Any]:
         p = self.properties
         job = {key: p[key] for key in JOB_PROPERTIES if p.get(key) is not None}
@@ -36,15 +33,15 @@ class GlueJob(LocalResource):
     def create(self) -> None:
         self.name = self.name[:255]
         tags = {"Tags": dict(self.properties["Tags"])} if self.properties.get("Tags") else {}
-        self._client().create_job(Name=self.name, **self._job(), **tags)
+        self.client("glue").create_job(Name=self.name, **self._job(), **tags)
         self.physical_id = self.name
 
     def update(self, new_name: str, properties: dict[str, Any]) -> Any:
         if new_name[:255] != self.name:
             return super().update(new_name, properties)
         self.properties = properties
-        self._client().update_job(JobName=self.name, JobUpdate=self._job())
+        self.client("glue").update_job(JobName=self.name, JobUpdate=self._job())
         return self
 
     def remove(self) -> None:
-        self._client().delete_job(JobName=self.name)
+        self.client("glue").delete_job(JobName=self.name)
