@@ -1284,8 +1284,6 @@ class SentTraffic:
     sent: int
     started: float
     ended: float
-    drift: float = 1.0
-    mean_prediction: float = float("nan")
 
 
 def _executions(ws: Workshop, schedule: str) -> list[dict[str, Any]]:
@@ -1321,7 +1319,7 @@ def send_traffic(ws: Workshop, endpoint: str, rows, schedule: str | None = None,
     what = f"drifted copies (sizes x{drift:g}) of " if drift != 1.0 else ""
     progress(f"sent {result.sent} requests, {what}the test split's rows, to {endpoint} in {ended - started:.1f} s; "
              f"mean prediction {result.mean_prediction:.2f} rings")
-    return SentTraffic(endpoint, result.sent, started, ended, drift, result.mean_prediction)
+    return SentTraffic(endpoint, result.sent, started, ended)
 
 
 def capture_margin(ws: Workshop) -> float:
