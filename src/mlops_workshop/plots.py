@@ -79,6 +79,39 @@ def predicted_vs_actual(labels, predictions, title: str = "test split") -> Any:
     return fig
 
 
+def _kll_buckets(statistics: dict, feature: str) -> list[dict]:
+    for found in statistics.get("features") or []:
+        if found["name"] == feature:
+            distribution = (found.get("numerical_statistics") or {}).get("distribution") or {}
+            return (distribution.get("kll") or {}).get("buckets") or []
+    raise ValueError(f"the statistics have no feature {feature!r}")
+
+
+def drift_distributions(baseline: dict, current: dict, features: list[str], title: str = "this hour") -> Any:
+    """Each feature's distribution in two statistics.json files (their KLL buckets, as densities): the baseline's
+    against the monitored hour's."""
+    if not features:
+        raise ValueError("no features to draw: the report found no drift")
+    columns = min(len(features), 4)
+    rows = math.ceil(len(features) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.2 * rows), squeeze=False)
+    for axis in axes.flat[len(features):]:
+        axis.set_visible(False)
+    for axis, feature in zip(axes.flat, features):
+        for statistics, label, colour in ((baseline, "baseline", "tab:gray"), (current, title, "tab:red")):
+            buckets = _kll_buckets(statistics, feature)
+            total = sum(b["count"] for b in buckets) or 1.0
+            edges = [buckets[0]["lower_bound"]] + [b["upper_bound"] for b in buckets]
+            # Densities, not shares: the two files' buckets have different widths.
+            heights = [b["count"] / total / max(b["upper_bound"] - b["lower_bound"], 1e-12) for b in buckets]
+            axis.stairs(heights, edges, fill=label == "baseline", alpha=0.5, color=colour, label=label, linewidth=2)
+        axis.set(title=feature, xlabel=feature.replace("_", " "), ylabel="density")
+    axes[0][0].legend(loc="upper right", fontsize=8)
+    fig.suptitle("drifted features: the monitored requests against the baseline")
+    fig.tight_layout()
+    return fig
+
+
 # What each stage's bar says on the timeline: the Lambda actions return once the job has started, and the approval
 # after them lasts as long as the job, until its EventBridge event reaches the monitor.
 TIMELINE_NOTES = {

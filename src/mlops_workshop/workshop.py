@@ -369,11 +369,11 @@ def costs():
 
     rows = [
         {"what": "Prd endpoint abalone-prd", "runs on": f"{prd['InstanceType']} × {prd.get('MinCapacity', 1)}"
-         f"–{prd.get('MaxCapacity', 1)} (auto scaling)", "billed": "while it exists, until notebook 7",
+         f"–{prd.get('MaxCapacity', 1)} (auto scaling)", "billed": "while it exists, until notebook 8",
          "price": hourly(prd["InstanceType"], float(prd.get("MinCapacity", 1))) + " at the minimum",
          "defined in": "container/assets/Prd-config.json"},
         {"what": "Dev endpoint abalone-dev", "runs on": f"{dev['InstanceType']} × {dev.get('InstanceCount', 1)}",
-         "billed": "while it exists, until notebook 7", "price": hourly(dev["InstanceType"]),
+         "billed": "while it exists, until notebook 8", "price": hourly(dev["InstanceType"]),
          "defined in": "container/assets/Dev-config.json"},
         {"what": "training job (each execution)", "runs on": f"{job['InstanceType']} × {job['InstanceCount']}",
          "billed": "while it trains (minutes)", "price": hourly(job["InstanceType"], job["InstanceCount"]),
@@ -1203,7 +1203,313 @@ def results_table(report: dict[str, Any], package: dict[str, Any], threshold: fl
                       "threshold": f"{threshold:g}"}, name="production").to_frame()
 
 
-# ---------- Notebook 7: clean up ----------
+# ---------- Notebook 7: model monitoring ----------
+
+MONITOR_ENDED = ("Completed", "CompletedWithViolations", "Failed", "Stopped")
+LOCAL_MONITOR_TIMEOUT, AWS_MONITOR_TIMEOUT = 300.0, 6000.0  # 5 local hours; an hour + SageMaker's 20 min + the job
+PROGRESS_EVERY = {"local": 15.0, "aws": 300.0}
+
+
+def read_json(ws: Workshop, uri: str) -> dict[str, Any]:
+    """A JSON file in S3 (s3://bucket/key)."""
+    bucket, key = _split_s3(uri)
+    try:
+        return json.loads(ws.session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as error:
+        raise WorkshopError(f"{uri} cannot be read: {error.response['Error'].get('Message', error)}") from None
+
+
+def baseline_files(ws: Workshop, schedule: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The statistics.json and constraints.json a schedule (a DescribeMonitoringSchedule answer) compares with."""
+    baseline = schedule["MonitoringScheduleConfig"]["MonitoringJobDefinition"]["BaselineConfig"]
+    return (read_json(ws, baseline["StatisticsResource"]["S3Uri"]),
+            read_json(ws, baseline["ConstraintsResource"]["S3Uri"]))
+
+
+def statistics_table(statistics: dict[str, Any], baseline: dict[str, Any] | None = None):
+    """A statistics.json as a table, one row a feature (with the baseline's mean beside it when given)."""
+    import pandas as pd
+
+    before = {f["name"]: f.get("numerical_statistics") or {} for f in (baseline or {}).get("features") or []}
+    rows = []
+    for feature in statistics["features"]:
+        numbers = feature.get("numerical_statistics") or {}
+        row = {"feature": feature["name"], "type": feature.get("inferred_type", "")}
+        if baseline is not None:
+            row["baseline mean"] = round(before.get(feature["name"], {}).get("mean", float("nan")), 3)
+        row.update({label: round(numbers.get(key, float("nan")), 3)
+                    for label, key in (("mean", "mean"), ("std dev", "std_dev"), ("min", "min"), ("max", "max"))})
+        row["missing"] = numbers.get("common", {}).get("num_missing", 0)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def constraints_table(constraints: dict[str, Any]):
+    """A constraints.json as a table: what each feature must be, and how drift is judged."""
+    import pandas as pd
+
+    drift = (constraints.get("monitoring_config") or {}).get("distribution_constraints") or {}
+    rows = [{"feature": f["name"], "type": f.get("inferred_type", ""), "completeness": f.get("completeness"),
+             "non-negative": (f.get("num_constraints") or {}).get("is_non_negative"),
+             "drift check": (f"{drift.get('comparison_method', 'Robust')} distance > "
+                             f"{drift.get('comparison_threshold', 0.1)}"
+                             if drift.get("perform_comparison", "Enabled") == "Enabled" else "off")}
+            for f in constraints.get("features") or []]
+    return pd.DataFrame(rows)
+
+
+def schedule_table(schedule: dict[str, Any]):
+    """The parts of a DescribeMonitoringSchedule answer that say what runs when, on what, against what."""
+    import pandas as pd
+
+    config = schedule["MonitoringScheduleConfig"]
+    job = config["MonitoringJobDefinition"]
+    baseline = job.get("BaselineConfig") or {}
+    return pd.Series({
+        "status": schedule["MonitoringScheduleStatus"], "type": schedule.get("MonitoringType", ""),
+        "schedule": config["ScheduleConfig"]["ScheduleExpression"], "endpoint": schedule.get("EndpointName", ""),
+        "image": job["MonitoringAppSpecification"]["ImageUri"],
+        "baseline statistics": (baseline.get("StatisticsResource") or {}).get("S3Uri", ""),
+        "baseline constraints": (baseline.get("ConstraintsResource") or {}).get("S3Uri", ""),
+        "reports": job["MonitoringOutputConfig"]["MonitoringOutputs"][0]["S3Output"]["S3Uri"],
+        "dataset_format": (job.get("Environment") or {}).get("dataset_format", "(captured input and output)"),
+        "role": job["RoleArn"]}, name=schedule["MonitoringScheduleName"]).to_frame()
+
+
+@dataclass
+class SentTraffic:
+    """Requests sent to an endpoint: how many, and when (epoch seconds) the first and the last went."""
+
+    endpoint: str
+    sent: int
+    started: float
+    ended: float
+
+
+def _executions(ws: Workshop, schedule: str) -> list[dict[str, Any]]:
+    return ws.session.client("sagemaker").list_monitoring_executions(
+        MonitoringScheduleName=schedule, SortBy="ScheduledTime", SortOrder="Descending",
+        MaxResults=10)["MonitoringExecutionSummaries"]
+
+
+def send_traffic(ws: Workshop, endpoint: str, rows, schedule: str | None = None, drift: float = 1.0,
+                 progress: Progress = print) -> SentTraffic:
+    """Each row to the endpoint, one InvokeEndpoint each (mlops_workshop.traffic.send). With `schedule`, on the local
+    cloud, the rows all land in one hour of that schedule: when an execution starts while they are sent (the hour
+    turned, and its report holds only a part of them), this waits for the hour that holds the rest to be analysed and
+    sends them again."""
+    from . import traffic
+
+    runtime = ws.session.client("sagemaker-runtime")
+    lines = traffic.csv_lines(rows, len(rows))
+    while True:
+        started = time.time()
+        try:
+            result = traffic.send(runtime, endpoint, lines, drift=drift)
+        except traffic.TrafficError as error:
+            raise WorkshopError(str(error)) from None
+        ended = time.time()
+        if schedule is None or ws.target != "local":
+            break
+        time.sleep(capture_margin(ws))
+        split = [e for e in _executions(ws, schedule) if started - 1 <= e["ScheduledTime"].timestamp() <= ended + 1]
+        if not split:
+            break
+        wait_for_execution(ws, schedule, after=ended, progress=lambda _: None)
+    what = f"drifted copies (sizes x{drift:g}) of " if drift != 1.0 else ""
+    progress(f"sent {result.sent} requests, {what}the test split's rows, to {endpoint} in {ended - started:.1f} s; "
+             f"mean prediction {result.mean_prediction:.2f} rings")
+    return SentTraffic(endpoint, result.sent, started, ended)
+
+
+def capture_margin(ws: Workshop) -> float:
+    """Seconds until what an endpoint captured is in S3: the local cloud writes it every second (SageMaker within
+    minutes, which the waits allow for)."""
+    return 2.0 if ws.target == "local" else 0.0
+
+
+def captured_record(ws: Workshop, capture_uri: str, endpoint: str, since: float, timeout: float | None = None,
+                    progress: Progress = print) -> tuple[str, dict[str, Any]]:
+    """The first record the endpoint captured at or after `since` (epoch seconds): its S3 key and the record."""
+    from datetime import datetime, timezone
+
+    bucket, prefix = _split_s3(capture_uri.rstrip("/") + f"/{endpoint}/")
+    s3 = ws.session.client("s3")
+    deadline = time.monotonic() + (timeout or (60.0 if ws.target == "local" else 900.0))
+    floor = datetime.fromtimestamp(int(since), timezone.utc)
+    said = False
+    while True:
+        keys = sorted((item["LastModified"], item["Key"])
+                      for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                      for item in page.get("Contents", []) if item["LastModified"] >= floor)
+        for _, key in keys:
+            for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines():
+                record = json.loads(line)
+                moment = datetime.strptime(record["eventMetadata"]["inferenceTime"], "%Y-%m-%dT%H:%M:%SZ")
+                if moment.replace(tzinfo=timezone.utc) >= floor:
+                    return f"s3://{bucket}/{key}", record
+        if time.monotonic() > deadline:
+            raise WorkshopError(f"nothing captured under s3://{bucket}/{prefix} since the traffic was sent; is the "
+                                f"endpoint's DataCaptureConfig enabled? (SageMaker writes its files within minutes)")
+        if not said and ws.target == "aws":
+            progress("waiting for SageMaker to write the captured data (within a few minutes)")
+            said = True
+        time.sleep(0.5 if ws.target == "local" else 15)
+
+
+def _next_hour_note(ws: Workshop, timeout: float) -> str:
+    if ws.target == "local":
+        return (f"locally the schedule's hour lasts a minute (schedule_speedup 60 by default); this waits up to "
+                f"{timeout:.0f} s")
+    now = time.gmtime()
+    return (f"in an account the hourly execution is scheduled at {(now.tm_hour + 1) % 24:02d}:00 UTC, in "
+            f"{60 - now.tm_min} min, SageMaker may start it up to 20 minutes later and its job takes about 10; this "
+            f"waits up to {timeout / 60:.0f} min, saying so every {PROGRESS_EVERY['aws'] / 60:.0f} min (run the cell "
+            f"again if it stops waiting: the execution goes on)")
+
+
+def wait_for_execution(ws: Workshop, schedule: str, after: float, timeout: float | None = None,
+                       progress: Progress = print) -> dict[str, Any]:
+    """The first execution of the schedule scheduled after `after` (epoch seconds; plus the time captured data takes
+    to reach S3), once it has ended: its ListMonitoringExecutions summary. Raises WorkshopError when it Failed or
+    did not end within the timeout."""
+    timeout = timeout or (LOCAL_MONITOR_TIMEOUT if ws.target == "local" else AWS_MONITOR_TIMEOUT)
+    progress(f"waiting for the first execution of {schedule} after the traffic: {_next_hour_note(ws, timeout)}")
+    began = time.monotonic()
+    shown_at = began
+    since = after + capture_margin(ws)
+    while True:
+        found = [e for e in _executions(ws, schedule) if e["ScheduledTime"].timestamp() >= since - 1]
+        first = found[-1] if found else None
+        if first and first["MonitoringExecutionStatus"] in MONITOR_ENDED:
+            status = first["MonitoringExecutionStatus"]
+            progress(f"execution {status} after {time.monotonic() - began:.1f} s"
+                     + (f": {first['FailureReason']}" if first.get("FailureReason") else ""))
+            if status in ("Failed", "Stopped"):
+                raise WorkshopError(f"the execution of {schedule} ended {status}: "
+                                    f"{first.get('FailureReason', 'no reason given')}")
+            return first
+        waited = time.monotonic() - began
+        if waited > timeout:
+            raise WorkshopError(f"no execution of {schedule} after the traffic ended within {timeout:.0f} s; it goes "
+                                f"on in the background: run this cell again")
+        if time.monotonic() - shown_at >= PROGRESS_EVERY[ws.target]:
+            shown_at = time.monotonic()
+            progress(f"  still waiting after {waited:.0f} s"
+                     + (f" (execution {first['MonitoringExecutionStatus']})" if first else ""))
+        time.sleep(0.5 if ws.target == "local" else 30)
+
+
+def monitoring_report(ws: Workshop, execution: dict[str, Any]) -> dict[str, Any]:
+    """What an execution wrote: its report folder, statistics.json and constraint_violations.json (no violations
+    when it has none)."""
+    sm = ws.session.client("sagemaker")
+    job = sm.describe_processing_job(ProcessingJobName=execution["ProcessingJobArn"].rsplit("/", 1)[-1])
+    folder = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].rstrip("/")
+    bucket, prefix = _split_s3(folder)
+    listed = ws.session.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix + "/").get("Contents", [])
+    names = {item["Key"].rsplit("/", 1)[-1] for item in listed}
+    violations = (read_json(ws, f"{folder}/constraint_violations.json")["violations"]
+                  if "constraint_violations.json" in names else [])
+    return {"uri": folder, "files": sorted(names), "statistics": read_json(ws, f"{folder}/statistics.json"),
+            "violations": violations, "exit_message": job.get("ExitMessage", "")}
+
+
+def report_summary(report: dict[str, Any]):
+    """What a monitoring execution's report holds and concluded."""
+    import pandas as pd
+
+    return pd.Series({"files": ", ".join(report["files"]), "processing job": report["exit_message"],
+                      "violations": len(report["violations"])}, name="report").to_frame()
+
+
+def violations_table(violations: list[dict[str, str]]):
+    import pandas as pd
+
+    return pd.DataFrame([{"feature": v["feature_name"], "check": v["constraint_check_type"],
+                          "description": v["description"]} for v in violations],
+                        columns=["feature", "check", "description"])
+
+
+def drifted_features(violations: list[dict[str, str]]) -> list[str]:
+    """The features whose distribution moved away from the baseline's (baseline_drift_check)."""
+    return [v["feature_name"] for v in violations if v["constraint_check_type"] == "baseline_drift_check"]
+
+
+def wait_for_alarm(ws: Workshop, alarm: str, state: str = "ALARM", timeout: float | None = None,
+                   progress: Progress = print) -> dict[str, Any]:
+    """Poll DescribeAlarms until the alarm is in `state`; the alarm."""
+    cw = ws.session.client("cloudwatch")
+    timeout = timeout or (120.0 if ws.target == "local" else 1800.0)
+    began = time.monotonic()
+    while True:
+        found = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+        if not found:
+            raise WorkshopError(f"there is no alarm {alarm}: is the pipeline stack (notebook 6) in place?")
+        if found[0]["StateValue"] == state:
+            progress(f"alarm {alarm}: {state} after {time.monotonic() - began:.1f} s")
+            return found[0]
+        if time.monotonic() - began > timeout:
+            raise WorkshopError(f"alarm {alarm} is still {found[0]['StateValue']} after {timeout:.0f} s: "
+                                f"{found[0].get('StateReason', '')}")
+        time.sleep(0.5 if ws.target == "local" else 30)
+
+
+def alarm_changes(ws: Workshop, alarm: str, since: float):
+    """The alarm's state changes since `since` (epoch seconds), oldest first, from DescribeAlarmHistory."""
+    import pandas as pd
+    from datetime import datetime, timezone
+
+    items = ws.session.client("cloudwatch").describe_alarm_history(
+        AlarmName=alarm, HistoryItemType="StateUpdate", StartDate=datetime.fromtimestamp(since, timezone.utc),
+        ScanBy="TimestampAscending")["AlarmHistoryItems"]
+    rows = []
+    for item in items:
+        data = json.loads(item.get("HistoryData") or "{}")
+        rows.append({"change": item["HistorySummary"],
+                     "reason": (data.get("newState") or {}).get("stateReason", "")})
+    return pd.DataFrame(rows, columns=["change", "reason"])
+
+
+def wait_for_retraining(ws: Workshop, after: float, timeout: float | None = None,
+                        progress: Progress = print) -> dict[str, Any]:
+    """The pipeline execution an EventBridge rule started (trigger CloudWatchEvent) at or after `after`: its
+    ListPipelineExecutions summary."""
+    cp = ws.session.client("codepipeline")
+    timeout = timeout or (60.0 if ws.target == "local" else 900.0)
+    began = time.monotonic()
+    while True:
+        for summary in cp.list_pipeline_executions(
+                pipelineName=ws.names.pipeline_stack_name)["pipelineExecutionSummaries"]:
+            if (summary.get("trigger") or {}).get("triggerType") == "CloudWatchEvent" and \
+                    summary["startTime"].timestamp() >= after - 1:
+                progress(f"execution {summary['pipelineExecutionId']} {summary['status']}, started by "
+                         f"{summary['trigger']['triggerDetail']} after {time.monotonic() - began:.1f} s")
+                return summary
+        if time.monotonic() - began > timeout:
+            raise WorkshopError(f"no pipeline execution started by EventBridge within {timeout:.0f} s of the "
+                                f"alarm: is the rule retrain-on-drift-{ws.names.model_name} enabled?")
+        time.sleep(0.5 if ws.target == "local" else 15)
+
+
+def wait_stopped(ws: Workshop, execution_id: str, timeout: float | None = None, progress: Progress = print) -> str:
+    """Poll GetPipelineExecution until the execution is no longer InProgress or Stopping; its status."""
+    cp = ws.session.client("codepipeline")
+    timeout = timeout or (120.0 if ws.target == "local" else 1800.0)
+    began = time.monotonic()
+    while True:
+        execution = cp.get_pipeline_execution(pipelineName=ws.names.pipeline_stack_name,
+                                              pipelineExecutionId=execution_id)["pipelineExecution"]
+        if execution["status"] not in ("InProgress", "Stopping"):
+            progress(f"execution {execution_id} {execution['status']}"
+                     + (f": {execution['statusSummary']}" if execution.get("statusSummary") else ""))
+            return execution["status"]
+        if time.monotonic() - began > timeout:
+            raise WorkshopError(f"execution {execution_id} is still {execution['status']} after {timeout:.0f} s")
+        time.sleep(0.5 if ws.target == "local" else 15)
+
+
+# ---------- Notebook 8: clean up ----------
 
 def remaining(ws: Workshop, keep_data: bool = False):
     """What the clean-up deletes and whether each is still there, asked of AWS: a table."""

@@ -12,7 +12,7 @@ from testkit.modules import load_module
 
 # The plots each notebook shows, as images (charts and Graphviz diagrams).
 IMAGES = {"01_data_repositories": 2, "03_unit_tests": 2, "04_system_test": 1, "05_pipeline_stack": 1,
-          "06_create_pipeline": 2}
+          "06_create_pipeline": 2, "07_model_monitoring": 1}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def sanitize(patterns, text: str) -> str:
 
 
 def test_the_notebooks_are_numbered_parameterised_and_each_has_a_readme_section(notebooks, repo_root):
-    assert [name[:3] for name in notebooks] == [f"0{n}_" for n in range(1, 8)]
+    assert [name[:3] for name in notebooks] == [f"0{n}_" for n in range(1, 9)]
     readme = (repo_root / "README.md").read_text()
     for name, notebook in notebooks.items():
         code = code_cells(notebook)
@@ -101,9 +101,14 @@ def test_the_committed_outcomes_are_those_of_a_whole_run(notebooks):
     six = text("06_create_pipeline")
     assert "DeployPrd      Succeeded" in six and "execution Succeeded" in six and "Approved" in six
     assert "SUCCEEDED" in six  # the Glue run started by hand
-    seven = text("07_clean_up")
-    assert "stack mlops-pipeline " in seven and "still there" in seven and " yes" not in seven
-    assert "local cloud on .state/notebooks-run/localcloud stopped" in seven
+    seven = text("07_model_monitoring")
+    assert "Completed: Job completed successfully with no violations." in seven
+    assert "CompletedWithViolations: Job completed successfully with 7 violations." in seven
+    assert "baseline_drift_check" in seven and "Alarm updated from OK to ALARM" in seven
+    assert "'CloudWatchEvent'" in seven and "rule/retrain-on-drift-abalone" in seven and "Stopped: stopped by" in seven
+    eight = text("08_clean_up")
+    assert "stack mlops-pipeline " in eight and "still there" in eight and " yes" not in eight
+    assert "local cloud on .state/notebooks-run/localcloud stopped" in eight
 
 
 def test_the_sanitiser_masks_what_varies(sanitizer):
@@ -117,6 +122,12 @@ def test_the_sanitiser_masks_what_varies(sanitizer):
         ("  0:05.7  Build          Succeeded", "\tM:SS.S\tBuild\tSucceeded"),
         ("trained in 18.9 s, of which fitting 5.7 s:", "trained in N.N s, of which fitting N.N s:"),
         ("53 passed in 14.31s", "53 passed in N.N s"),
+        ('"inferenceTime": "2026-12-01T19:15:13Z"', '"inferenceTime": "TIME"'),
+        ("AllTraffic/2026/12/01/19/15-13-051-f79b8711-994b-4641-a60c-3fd518b1248c.jsonl",
+         "AllTraffic/yyyy/mm/dd/hh/MM-SS-mmm-UUID.jsonl"),
+        ("datapoints [0.3279 (01/12/26 19:15:00)] was", "datapoints [0.3279 (dd/mm/yy hh:mm:ss)] was"),
+        ("waiting for it\n  still waiting after 15 s\n  still waiting after 31 s (execution Pending)\nexecution "
+         "Completed after 38.0 s", "waiting for it\nexecution Completed after N.N s"),
     ]
     for raw, masked in pairs:
         assert sanitize(sanitizer, raw) == masked
@@ -125,7 +136,8 @@ def test_the_sanitiser_masks_what_varies(sanitizer):
 def test_the_sanitiser_leaves_outcomes_and_metrics_alone(sanitizer):
     for kept in ["validation RMSE 2.08 rings", "RMSE (rings) 2.09", "12 passed, 3 failed, 0 not checked here",
                  "DeployPrd Succeeded", "approval Approved", "model-package/abalone/1", "2923 rows", "Delete=34 objects",
-                 "mlops-data-us-east-1-123456789012", "(200, '{\"predictions\": [8.809061]}')", "epoch kept 16"]:
+                 "mlops-data-us-east-1-123456789012", "(200, '{\"predictions\": [8.809061]}')", "epoch kept 16",
+                 "Baseline drift distance: 0.3279 exceeds threshold: 0.1", "627 rows analyzed"]:
         assert sanitize(sanitizer, kept) == kept
 
 

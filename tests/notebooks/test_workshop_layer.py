@@ -363,3 +363,113 @@ def test_the_pipeline_state_becomes_a_table_of_the_executions_stages():
     table = workshop.state_table(state, "e1")
     assert table.to_dict("records") == [{"stage": "Source", "stage status": "Succeeded", "action": "ModelSource",
                                          "action status": "Succeeded", "summary": "at c1"}]
+
+
+# ---------- Notebook 7: model monitoring ----------
+
+def feature(name, kind="Fractional", values=(0.1, 0.2, 0.3)):
+    counts = [1.0] * len(values)
+    return {"name": name, "inferred_type": kind, "numerical_statistics": {
+        "common": {"num_present": len(values), "num_missing": 0}, "mean": sum(values) / len(values), "sum": sum(values),
+        "std_dev": 0.1, "min": min(values), "max": max(values), "distribution": {"kll": {"buckets": [
+            {"lower_bound": v, "upper_bound": v + 0.1, "count": c} for v, c in zip(values, counts)]}}}}
+
+
+BASELINE = {"version": 0.0, "dataset": {"item_count": 3}, "features": [feature("sex_F", "Integral", (0, 1, 0)),
+                                                                        feature("shell_weight")]}
+DRIFTED = {"version": 0.0, "dataset": {"item_count": 3}, "features": [feature("sex_F", "Integral", (0, 1, 0)),
+                                                                       feature("shell_weight", values=(0.5, 0.6, 0.7))]}
+VIOLATIONS = [{"feature_name": "shell_weight", "constraint_check_type": "baseline_drift_check",
+               "description": "Baseline drift distance: 1 exceeds threshold: 0.1"},
+              {"feature_name": "sex_F", "constraint_check_type": "data_type_check", "description": "Only 0%"}]
+
+
+def test_the_statistics_and_constraints_become_tables_of_their_features():
+    table = workshop.statistics_table(DRIFTED, BASELINE)
+    assert list(table["feature"]) == ["sex_F", "shell_weight"]
+    row = table.set_index("feature").loc["shell_weight"]
+    assert (row["baseline mean"], row["mean"], row["min"], row["max"]) == (0.2, 0.6, 0.5, 0.7)
+    assert "baseline mean" not in workshop.statistics_table(BASELINE)
+    constraints = {"features": [{"name": "shell_weight", "inferred_type": "Fractional", "completeness": 1.0,
+                                 "num_constraints": {"is_non_negative": True}}],
+                   "monitoring_config": {"distribution_constraints": {"perform_comparison": "Enabled",
+                                                                      "comparison_threshold": 0.1,
+                                                                      "comparison_method": "Robust"}}}
+    assert workshop.constraints_table(constraints).iloc[0].to_dict() == {
+        "feature": "shell_weight", "type": "Fractional", "completeness": 1.0, "non-negative": True,
+        "drift check": "Robust distance > 0.1"}
+
+
+def test_the_violations_name_the_drifted_features_and_their_distributions_are_drawn():
+    assert list(workshop.violations_table(VIOLATIONS)["check"]) == ["baseline_drift_check", "data_type_check"]
+    assert workshop.violations_table([]).empty
+    drifted = workshop.drifted_features(VIOLATIONS)
+    assert drifted == ["shell_weight"]
+    fig = plots.drift_distributions(BASELINE, DRIFTED, drifted)
+    visible = [axis for axis in fig.axes if axis.get_visible()]
+    assert [axis.get_title() for axis in visible] == ["shell_weight"]
+    assert [text.get_text() for text in visible[0].get_legend().get_texts()] == ["baseline", "this hour"]
+    with pytest.raises(ValueError, match="no features to draw"):
+        plots.drift_distributions(BASELINE, DRIFTED, [])
+    with pytest.raises(ValueError, match="no feature 'height'"):
+        plots.drift_distributions(BASELINE, DRIFTED, ["height"])
+
+
+def test_the_baseline_files_are_read_where_the_schedule_names_them(mocked):
+    s3 = mocked.session.client("s3")
+    s3.create_bucket(Bucket="bucket-b")
+    s3.put_object(Bucket="bucket-b", Key="base/statistics.json", Body=json.dumps(BASELINE).encode())
+    s3.put_object(Bucket="bucket-b", Key="base/constraints.json", Body=b'{"features": []}')
+    schedule = {"MonitoringScheduleConfig": {"MonitoringJobDefinition": {"BaselineConfig": {
+        "StatisticsResource": {"S3Uri": "s3://bucket-b/base/statistics.json"},
+        "ConstraintsResource": {"S3Uri": "s3://bucket-b/base/constraints.json"}}}}}
+    assert workshop.baseline_files(mocked, schedule) == (BASELINE, {"features": []})
+    with pytest.raises(workshop.WorkshopError, match="s3://bucket-b/missing.json cannot be read"):
+        workshop.read_json(mocked, "s3://bucket-b/missing.json")
+
+
+def test_the_captured_record_is_the_first_since_the_traffic(mocked):
+    import time
+
+    s3 = mocked.session.client("s3")
+    s3.create_bucket(Bucket="bucket-b")
+    now = time.time()
+
+    def record(seconds, data):
+        moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + seconds))
+        return json.dumps({"captureData": {"endpointInput": {"data": data}},
+                           "eventMetadata": {"eventId": data, "inferenceTime": moment}, "eventVersion": "0"})
+    s3.put_object(Bucket="bucket-b", Key="capture/e/AllTraffic/f.jsonl",
+                  Body=(record(-30, "before") + "\n" + record(1, "first") + "\n" + record(2, "second")).encode())
+    key, found = workshop.captured_record(mocked, "s3://bucket-b/capture", "e", since=now)
+    assert key == "s3://bucket-b/capture/e/AllTraffic/f.jsonl" and found["eventMetadata"]["eventId"] == "first"
+    with pytest.raises(workshop.WorkshopError, match="nothing captured under s3://bucket-b/capture/other/"):
+        workshop.captured_record(mocked, "s3://bucket-b/capture", "other", since=now, timeout=0.01)
+
+
+def test_a_wait_for_the_schedule_ends_with_the_execution_says_a_failure_and_times_out_saying_what_to_do(
+        mocked, monkeypatch):
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    answers = {"summaries": [{"ScheduledTime": now, "MonitoringExecutionStatus": "Completed"}]}
+    monkeypatch.setattr(workshop, "_executions", lambda ws, schedule: answers["summaries"])
+    said = []
+    assert workshop.wait_for_execution(mocked, "s", after=now.timestamp() - 60, progress=said.append) == \
+        answers["summaries"][0]
+    assert said[0].startswith("waiting for the first execution of s after the traffic: locally") and \
+        said[-1].startswith("execution Completed after")
+    answers["summaries"] = [{"ScheduledTime": now, "MonitoringExecutionStatus": "Failed",
+                             "FailureReason": "Job inputs had no data"}]
+    with pytest.raises(workshop.WorkshopError, match="ended Failed: Job inputs had no data"):
+        workshop.wait_for_execution(mocked, "s", after=now.timestamp() - 60, progress=lambda _: None)
+    with pytest.raises(workshop.WorkshopError, match="no execution of s after the traffic ended within 0 s; it goes "
+                                                     "on in the background: run this cell again"):
+        workshop.wait_for_execution(mocked, "s", after=now.timestamp() + 60, timeout=0.01, progress=lambda _: None)
+
+
+def test_in_an_account_the_wait_says_when_the_hour_comes_and_how_long_it_waits(mocked):
+    mocked.target = "aws"
+    note = workshop._next_hour_note(mocked, workshop.AWS_MONITOR_TIMEOUT)
+    assert re.search(r"scheduled at \d\d:00 UTC, in \d+ min, SageMaker may start it up to 20 minutes later", note)
+    assert "waits up to 100 min, saying so every 5 min" in note

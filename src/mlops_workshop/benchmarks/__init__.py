@@ -1,11 +1,13 @@
 """The figures behind the workshop's targets: `mlops-workshop benchmark [quality|cv|training|serving|all]`,
-`benchmark pipeline`, `benchmark localcloud`. Each prints its figures against its targets; results and a plot go to
-bench-results/.
+`benchmark pipeline`, `benchmark localcloud`, `benchmark monitoring`. Each prints its figures against its targets;
+results and a plot go to bench-results/.
 
 quality, cv, training, serving   the model (model.py)
 pipeline  each stage's time from an empty state folder to the production endpoint answering, on a local cloud of
           its own (pipeline.py; not part of all)
 localcloud the local cloud's start, Lambda round trip and training-job overhead (localcloud.py; not part of all)
+monitoring the main job, then drifted traffic on Prd until the retraining it starts, on a local cloud of its own
+          (monitoring.py; not part of all)
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ def main(argv=None) -> int:
     if argv[:1] == ["localcloud"]:
         from .localcloud import main as localcloud_main
         return localcloud_main(argv[1:])
+    if argv[:1] == ["monitoring"]:
+        from .monitoring import main as monitoring_main
+        return monitoring_main(argv[1:])
     parser = argparse.ArgumentParser(prog="mlops-workshop benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("section", nargs="?", default="all",
-                        choices=["quality", "cv", "training", "serving", "all", "pipeline", "localcloud"],
-                        help="pipeline and localcloud (not part of all): the whole pipeline on a new local cloud, "
-                             "and the local cloud's own targets; see `benchmark pipeline --help`, "
-                             "`benchmark localcloud --help`")
+                        choices=["quality", "cv", "training", "serving", "all", "pipeline", "localcloud",
+                                 "monitoring"],
+                        help="pipeline, localcloud and monitoring (not part of all): the whole pipeline on a new "
+                             "local cloud, the local cloud's own targets, and drift to retraining; see `benchmark "
+                             "pipeline --help`, `benchmark localcloud --help`, `benchmark monitoring --help`")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each load round (default 5)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating load rounds per server (default 2)")

@@ -14,21 +14,26 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import demo, pipeline
 from ..localcloud import lifecycle
 from ..modelserver import free_port
+from ..config import WorkshopNames
 from ..target import IMAGE_MODES, CloudSession, cloud_dir, cloud_settings, names_for_session
 
 TARGET_SECONDS = {"process": 180.0, "engine": 300.0, "auto": 300.0}
 
 
-def measure(state_dir: Path, images: str = "process", progress=print) -> dict[str, Any]:
-    """Run everything once from `state_dir` (empty); returns the times in seconds and the outcome."""
+def measure(state_dir: Path, images: str = "process", progress=print, settings: dict[str, Any] | None = None,
+            then: Callable[[CloudSession, WorkshopNames], Any] | None = None) -> dict[str, Any]:
+    """Run everything once from `state_dir` (empty); returns the times in seconds and the outcome. `settings`: more
+    of the local cloud's; `then(session, names)` runs on the same cloud before it stops (its result: "then")."""
     began = time.monotonic()
-    state = lifecycle.start(cloud_dir(state_dir), port=free_port(), settings=cloud_settings(images))
+    state = lifecycle.start(cloud_dir(state_dir), port=free_port(), settings={**cloud_settings(images),
+                                                                             **(settings or {})})
     try:
         cloud_ready = time.monotonic() - began
         session = CloudSession(state["endpoint"])
@@ -37,6 +42,7 @@ def measure(state_dir: Path, images: str = "process", progress=print) -> dict[st
         prd = pipeline.results.endpoint_names(names)["Prd"]
         answer = pipeline.results.endpoint_answer(session, prd)
         total = time.monotonic() - began
+        after = then(session, names) if then is not None and result.run.succeeded else None
     finally:
         lifecycle.stop(cloud_dir(state_dir))
     return {
@@ -52,6 +58,7 @@ def measure(state_dir: Path, images: str = "process", progress=print) -> dict[st
         "total_s": round(total, 2),
         "target_s": TARGET_SECONDS[images],
         "rmse": result.rmse,
+        "then": after,
     }
 
 
