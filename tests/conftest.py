@@ -18,6 +18,7 @@ XDIST_GROUPS = {"integration": "e2e", "integration/test_durability.py": "durabil
                 "notebooks/test_notebooks.py": "notebooks"}
 
 
+@pytest.hookimpl(tryfirst=True)  # the groups in place before pytest-xdist reads them
 def pytest_collection_modifyitems(items):
     tests = Path(__file__).parent
     for item in items:
