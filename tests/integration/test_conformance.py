@@ -249,7 +249,11 @@ def test_the_sagemaker_sdk_gets_and_lists_what_the_pipeline_made(e2e, made, sdk,
                   for p in kind.get_all(model_package_group_name=g)]
     else:
         listed = [getattr(item, _name_field(resource)) for item in kind.get_all()]
-    assert sorted(listed) == sorted(names)
+    if resource == "ProcessingJob":  # Prd's monitoring schedule starts one each hour, a minute here
+        assert set(names) <= set(listed), (names, listed)
+        assert all(n in names or n.startswith("model-monitoring-") for n in listed), listed
+    else:
+        assert sorted(listed) == sorted(names)
     for name in names:
         got = kind.get(name)
         assert getattr(got, _name_field(resource)) == name

@@ -49,7 +49,7 @@ def reader(clients):
         "Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"}]}))
     clients("lambda").create_function(FunctionName="reader", Runtime="python3.12", Role=ROLE_ARN,
-                                      Handler="lambda.lambda_handler", Timeout=1,
+                                      Handler="lambda.lambda_handler", Timeout=5,  # a cold start under load
                                       Code={"ZipFile": zip_of({"lambda.py": CALLS})})
     return "reader"
 
