@@ -112,6 +112,27 @@ def time_train_directly(hyperparameters: dict[str, str], channel: dict[str, str]
         return time.perf_counter() - started
 
 
+def training_role(cloud: Any, names: WorkshopNames, bucket: str) -> str:
+    """The benchmark job's execution role: SageMaker may assume it, read and write the bucket, pull images."""
+    iam = client(cloud.endpoint_url, "iam", cloud.region)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    grants = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
+        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", "ecr:BatchGetImage",
+                                       "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+         "Resource": "*"},
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": "*"}]}
+    try:
+        arn = iam.create_role(RoleName="benchmark", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName="benchmark")["Role"]["Arn"]
+    iam.put_role_policy(RoleName="benchmark", PolicyName="training", PolicyDocument=json.dumps(grants))
+    return arn
+
+
 def benchmark_training(cloud: Any, hyperparameters: dict[str, str] | None = None, *, image_uri: str | None = None,
                        show: bool = True, timeout: float = 1800, direct: bool = True) -> dict[str, Any]:
     """Run one training job of the workshop's model on `cloud` and time it against the model's own training
@@ -128,13 +149,17 @@ def benchmark_training(cloud: Any, hyperparameters: dict[str, str] | None = None
         s3.put_object(Bucket=bucket, Key=f"benchmark/training/{name}", Body=text.encode())
     job_name = f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
     image = image_uri or f"{names.account}.dkr.ecr.{names.region}.amazonaws.com/{names.image_repo_name}:latest"
+    if not image_uri:
+        # The image is the repository's container/, as a pushed build of it would be (setting image_contexts).
+        cloud.settings.setdefault("image_contexts", {}).setdefault(names.image_repo_name, str(REPO_ROOT / "container"))
+    role_arn = training_role(cloud, names, bucket)
     hp = workshop_hyperparameters() if hyperparameters is None else hyperparameters
     by_hand = round(time_train_directly(hp, channel), 2) if direct else None
     started = time.perf_counter()
     sm.create_training_job(
         TrainingJobName=job_name,
         AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
-        RoleArn=f"arn:aws:iam::{names.account}:role/benchmark",
+        RoleArn=role_arn,
         HyperParameters=hp,
         InputDataConfig=[{"ChannelName": "training", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/benchmark/training/"}}}],
