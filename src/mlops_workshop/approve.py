@@ -10,7 +10,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .pipeline import PipelineError, execution
-from .target import DEFAULT_STATE_DIR, account_session, cloud_dir, names_for_session, running_cloud
+from .target import DEFAULT_STATE_DIR, account_session, names_for_session, no_running_cloud, running_cloud
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         session = running_cloud(args.state_dir)
         if session is None:
-            print(f"error: no local cloud runs on {cloud_dir(args.state_dir)}; run `mlops-workshop demo` first",
-                  file=sys.stderr)
+            print(no_running_cloud(args.state_dir), file=sys.stderr)
             return 2
         names = names_for_session(session)
     cp = session.client("codepipeline")

@@ -106,6 +106,11 @@ def running_cloud(state_dir: str | os.PathLike = DEFAULT_STATE_DIR) -> CloudSess
     return CloudSession(status["endpoint"]) if status["running"] else None
 
 
+def no_running_cloud(state_dir: str | os.PathLike = DEFAULT_STATE_DIR) -> str:
+    """The one line for a command that needs the local cloud on a folder where none runs."""
+    return f"error: no local cloud runs on {cloud_dir(state_dir)}; run `mlops-workshop demo` first"
+
+
 def account_session(region: str | None = None) -> boto3.session.Session:
     """A session on the account of the user's credentials, in `region`, else the configured one, else us-east-1."""
     session = boto3.session.Session(region_name=region)

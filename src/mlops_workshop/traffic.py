@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .target import DEFAULT_STATE_DIR, account_session, cloud_dir, running_cloud
+from .target import DEFAULT_STATE_DIR, account_session, no_running_cloud, running_cloud
 
 DEFAULT_SEED = 42
 
@@ -121,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         session = running_cloud(args.state_dir)
         if session is None:
-            print(f"error: no local cloud runs on {cloud_dir(args.state_dir)}; run `mlops-workshop demo` first",
-                  file=sys.stderr)
+            print(no_running_cloud(args.state_dir), file=sys.stderr)
             return 2
     rows = test_rows()
     if args.drift is not None:
