@@ -89,6 +89,43 @@ def test_the_pull_is_judged_against_the_execution_role(clients, cloud, data_buck
             "arn:aws:ecr:us-east-1:123456789012:repository/abalone") in message
 
 
+LINEAR_LEARNER = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
+
+
+def test_aws_publishes_its_images_from_the_registries_the_sagemaker_sdk_lists():
+    from mlops_workshop.localcloud.images.published import account, publishes, registries
+    assert len(registries()) > 50
+    assert publishes(parse_image_uri(LINEAR_LEARNER))
+    assert publishes(parse_image_uri("404615174143.dkr.ecr.us-east-2.amazonaws.com/linear-learner:1"))
+    assert not publishes(parse_image_uri("123456789012.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"))
+    assert not publishes(parse_image_uri("382416733822.dkr.ecr.us-east-1.amazonaws.com/abalone:1"))
+    assert account("sagemaker-model-monitor-analyzer", "us-east-1") == "156813124566"
+
+
+def test_a_built_in_algorithm_is_accepted_at_create_and_fails_when_it_runs(clients, cloud, data_bucket):
+    # SageMaker pulls its built-in algorithms with its own credentials: the role is not asked for ECR permissions.
+    from testkit.localcloud import service_role
+    role = service_role(clients, "arn:aws:iam::123456789012:role/no-ecr", "sagemaker.amazonaws.com", [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
+    sm = clients("sagemaker")
+    sm.create_model(ModelName="linear", ExecutionRoleArn=role, PrimaryContainer={"Image": LINEAR_LEARNER})
+    sm.create_training_job(**training_request("linear", image=LINEAR_LEARNER, RoleArn=role))
+    job = training_job_done(sm, "linear")
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"] == (f"ClientError: Cannot pull {LINEAR_LEARNER}: it is AWS's image linear-learner, "
+                                    "which the local cloud cannot reach from here; run an image of your own ECR, or "
+                                    "name a build context for it in settings image_contexts")
+    # Another account's repository of that name is not AWS's: its ECR must have it.
+    with pytest.raises(ClientError, match="Cannot find repository: linear-learner in registry ID: 123456789012"):
+        sm.create_model(ModelName="not-aws", ExecutionRoleArn=role, PrimaryContainer={
+            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"})
+
+
+def test_a_built_in_algorithm_runs_the_build_context_the_settings_name_for_it(cloud):
+    cloud.settings["image_contexts"] = {"linear-learner": str(FAKE_IMAGE)}
+    assert cloud.service("images").pull(LINEAR_LEARNER, SAGEMAKER_ROLE).context == FAKE_IMAGE
+
+
 def test_the_model_monitor_analyzer_is_provided_for_its_published_uri_only(cloud):
     from mlops_workshop.localcloud.sagemaker.analyzer import PROGRAM
     found = cloud.service("images")

@@ -53,6 +53,15 @@ def test_bad_hyperparameter_fails_with_the_reason_from_output_failure(clients, d
     assert job["ModelArtifacts"] == {"S3ModelArtifacts": f"s3://{BUCKET}/models/fake-bad/output/model.tar.gz"}
 
 
+@pytest.mark.parametrize("output", [f"s3://{BUCKET}/models", f"s3://{BUCKET}/models/"])
+def test_the_model_goes_under_the_output_path_as_given(clients, data_bucket, output):
+    sm = clients("sagemaker")
+    sm.create_training_job(**training_request("fake-out", OutputDataConfig={"S3OutputPath": output}))
+    assert sm.describe_training_job(TrainingJobName="fake-out")["ModelArtifacts"] == {
+        "S3ModelArtifacts": f"s3://{BUCKET}/models/fake-out/output/model.tar.gz"}
+    assert training_job_done(sm, "fake-out")["TrainingJobStatus"] == "Completed"
+
+
 def test_missing_channel_data_fails_as_sagemaker_says(clients, data_bucket):
     sm = clients("sagemaker")
     sm.create_training_job(**training_request("fake-nodata", prefix="nothing-here/"))

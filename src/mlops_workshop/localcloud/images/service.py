@@ -15,9 +15,12 @@ a model: the first rule that applies gives the context:
 and the execution role must be allowed what SageMaker's pull needs (ecr:GetAuthorizationToken, and
 ecr:BatchCheckLayerAvailability, BatchGetImage and GetDownloadUrlForLayer on the repository).
 
-Some of AWS's own images are provided by the local cloud instead, as a program of its own (a service registers one
-with `provide`): SageMaker's Model Monitor analyzer, whose image cannot be pulled here. It runs as a local process
-in every mode.
+AWS's own images (published.py: built-in algorithms, framework containers, Model Monitor's analyzer, each in the
+registry AWS publishes it from) cannot be pulled here. Some are provided by the local cloud instead, as a program of its
+own (a service registers one with `provide`): SageMaker's Model Monitor analyzer, which runs as a local process in
+every mode. The others are accepted where SageMaker accepts them (`check`: CreateModel, CreateTrainingJob; SageMaker
+pulls its built-in algorithms with its own credentials, so the role is not asked) and fail when a job or an endpoint
+runs them, unless ``settings["image_contexts"]`` names a build context for them.
 
 How an image runs, ``settings["images"]``:
 
@@ -63,6 +66,7 @@ from typing import Any
 from mlops_workshop.modelserver import ModelServer
 
 from ..services import Service
+from . import published
 from .engine import ContainerEngine, engine_cache_dir
 from .dockerfile import entrypoint_and_cmd, process_entrypoint
 from .exceptions import ImageError, ImageNotFound
@@ -94,7 +98,7 @@ class ImagesService(Service):
         self._engine_failed: str | None = None
         self._lock = threading.Lock()
         self._build_locks: dict[str, threading.Lock] = {}
-        self._programs: dict[str, tuple[dict[str, str], list[str]]] = {}
+        self._programs: dict[str, list[str]] = {}
 
     @property
     def mode(self) -> str:
@@ -137,9 +141,17 @@ class ImagesService(Service):
             engine.stop()
 
     # Which context an image URI stands for, pulled as SageMaker pulls it.
-    def provide(self, repository: str, accounts: dict[str, str], program: list[str]) -> None:
-        """Run `program` for the ECR repository that AWS publishes from `accounts` ({region: account})."""
-        self._programs[repository] = (accounts, program)
+    def provide(self, repository: str, program: list[str]) -> None:
+        """Run `program` for AWS's image `repository`, in the registries AWS publishes it from."""
+        self._programs[repository] = program
+
+    def check(self, uri: str, role_arn: str | None, region: str | None = None) -> None:
+        """What SageMaker checks of an image when a model or a training job is created: AWS's published images are
+        accepted as they are (they fail at run time here, unless provided), any other is pulled as `pull` does."""
+        ref = parse_image_uri(uri)
+        if published.publishes(ref) and self._provided(uri, ref) is None:
+            return
+        self.pull(uri, role_arn, region)
 
     def pull(self, uri: str, role_arn: str | None, region: str | None = None) -> ResolvedImage:
         """The image SageMaker runs for `uri` (a training job, a processing job, a model), pulled as the execution role
@@ -147,6 +159,10 @@ class ImagesService(Service):
         tag (or digest), or when the role may not pull it."""
         ref = parse_image_uri(uri)
         image = self._provided(uri, ref)
+        if image is None and published.publishes(ref):
+            raise ImageNotFound(f"Cannot pull {uri}: it is AWS's image {ref.repository}, which the local cloud "
+                                "cannot reach from here; run an image of your own ECR, or name a build context for "
+                                "it in settings image_contexts")
         if image is None:
             image = self._from_ecr(uri, ref, role_arn, region)
         if role_arn:
@@ -163,11 +179,9 @@ class ImagesService(Service):
 
     def _provided(self, uri: str, ref: ImageRef) -> ResolvedImage | None:
         program = self._programs.get(ref.repository)
-        if program is not None:
-            account, region = _registry(ref, self.cloud.region)
-            if account is not None and program[0].get(region) == account:
-                return ResolvedImage(uri, venv_bin(), "AWS's image, provided by the local cloud (it cannot be pulled "
-                                     "here)", program=list(program[1]))
+        if program is not None and published.publishes(ref):
+            return ResolvedImage(uri, venv_bin(), "AWS's image, provided by the local cloud (it cannot be pulled "
+                                 "here)", program=list(program))
         contexts = self.cloud.settings.get("image_contexts") or {}
         for key in (uri, f"{ref.repository}:{ref.tag}" if ref.tag else None, ref.repository):
             if key and key in contexts:

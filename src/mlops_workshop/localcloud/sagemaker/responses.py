@@ -39,7 +39,7 @@ class SageMakerResponses(BaseResponses):
 
     def _pullable(self, image: str, role: str | None, region: str) -> None:
         try:
-            self.cloud.service("images").pull(image, role, region)
+            self.cloud.service("images").check(image, role, region)
         except ImageNotFound as exc:
             raise ValidationException(str(exc)) from None
 

@@ -46,7 +46,7 @@ class SageMakerService(Service):
         self.capture.start()
         self.monitor = Monitor(self)
         self.monitor.start()
-        self.cloud.service("images").provide(analyzer.REPOSITORY, analyzer.ACCOUNTS, analyzer.PROGRAM)
+        self.cloud.service("images").provide(analyzer.REPOSITORY, analyzer.PROGRAM)
         patches.apply(self)
 
     def stop(self) -> None:

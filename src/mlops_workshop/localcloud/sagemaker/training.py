@@ -207,7 +207,7 @@ class TrainingJob(Job):
     def model_location(self) -> str:
         """s3://<S3OutputPath>/<job>/output/model.tar.gz, where SageMaker puts the model."""
         output = (self.request.get("OutputDataConfig") or {}).get("S3OutputPath") or ""
-        return "/".join(p for p in (output.rstrip("/"), self.name, "output", "model.tar.gz") if p)
+        return "/".join(p for p in (output.removesuffix("/"), self.name, "output", "model.tar.gz") if p)
 
     def upload_outputs(self) -> None:
         output = (self.request.get("OutputDataConfig") or {}).get("S3OutputPath")
