@@ -92,6 +92,9 @@ def test_a_stop_and_a_start_give_back_the_same_cloud(daemon):
     stack_id = cfn.create_stack(StackName="kept", TemplateBody=json.dumps({"Resources": {"Value": {
         "Type": "AWS::SSM::Parameter", "Properties": {"Name": "/kept", "Type": "String", "Value": "v"}}}}))["StackId"]
     cfn.get_waiter("stack_create_complete").wait(StackName="kept", WaiterConfig={"Delay": 1})
+    target = {"ServiceNamespace": "sagemaker", "ResourceId": "endpoint/kept/variant/AllTraffic",
+              "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}
+    daemon.client("application-autoscaling").register_scalable_target(**target, MinCapacity=1, MaxCapacity=3)
 
     assert lifecycle.stop(daemon.folder)
     daemon.start()
@@ -107,6 +110,9 @@ def test_a_stop_and_a_start_give_back_the_same_cloud(daemon):
     stack = daemon.client("cloudformation").describe_stacks(StackName="kept")["Stacks"][0]
     assert stack["StackId"] == stack_id and stack["StackStatus"] == "CREATE_COMPLETE"
     assert daemon.client("ssm").get_parameter(Name="/kept")["Parameter"]["Value"] == "v"
+    [scaling] = daemon.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert (scaling["ResourceId"], scaling["MaxCapacity"]) == (target["ResourceId"], 3)
 
 
 def test_a_kill_loses_at_most_the_last_interval_and_work_in_flight_ends_saying_so(daemon):

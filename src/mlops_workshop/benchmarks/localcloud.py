@@ -235,7 +235,7 @@ def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
         print(f"ready: a new local cloud answers in {result['ready_median_s']:.2f} s (median of {starts}: "
               f"{', '.join(f'{v:.2f}' for v in ready)}; target <= {TARGET_READY_S:.0f} s: "
               f"{'met' if result['met'] else 'NOT met'}); every service installed after "
-              f"{statistics.median(complete):.2f} s (CloudFormation and Step Functions load in the background, "
+              f"{statistics.median(complete):.2f} s (CloudFormation, Step Functions and Application Auto Scaling load in the background, "
               f"or on their first call)")
     return result
 

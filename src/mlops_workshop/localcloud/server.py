@@ -313,8 +313,8 @@ class LocalCloud:
                          daemon=True).start()
         if saved is not None:
             self._recover(lazy=False)
-            log.info("state restored from %s (CloudFormation and Step Functions follow in the background)",
-                     self.store.folder)
+            log.info("state restored from %s (%s follow in the background)", self.store.folder,
+                     ", ".join(spec.name for spec in SERVICES if spec.lazy))
         self._ready = True
         self.store.start()
         if self.waiting() or self.store.lazy_pending:

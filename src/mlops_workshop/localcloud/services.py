@@ -7,7 +7,8 @@ what `cloud.service(name)` returns: the one way another service reaches it.
 
 The list's order is the start order; services stop in the reverse order (the images a build or an endpoint runs stop
 after them). A lazy service is installed on the first call signed for it, or in the background once the server
-answers: moto's CloudFormation and Step Functions parsers import all of EC2's region and instance data (~2 s).
+answers: moto's CloudFormation and Step Functions parsers, and its Application Auto Scaling (through ECS), import
+all of EC2's region and instance data (~1-2 s).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("codebuild", "codebuild.service:CodeBuildService", ("codebuild",)),
     ServiceSpec("sagemaker", "sagemaker.service:SageMakerService", ("sagemaker",)),
     ServiceSpec("codepipeline", "codepipeline.service:CodePipelineService", ("codepipeline",)),
+    # moto's scalable targets import EC2 through ECS, a second at start: lazy, as CloudFormation and Step Functions.
     ServiceSpec("application-autoscaling", "applicationautoscaling.service:ApplicationAutoScalingService",
-                ("application-autoscaling",)),
+                ("application-autoscaling",), ("applicationautoscaling", "ecs"), lazy=True),
     ServiceSpec("cloudformation", "cloudformation.service:CloudFormationService", ("cloudformation",),
                 ("cloudformation",), lazy=True),
     ServiceSpec("stepfunctions", "stepfunctions.service:StepFunctionsService", ("states",),
