@@ -183,13 +183,37 @@ def test_an_updated_alarm_keeps_its_state(cw):
     ({"Statistic": "Max"}, "ValidationError", "'Max' at 'statistic'"),
     ({"ExtendedStatistic": "p90"}, "InvalidParameterCombination", "Statistic and ExtendedStatistic"),
     ({"DatapointsToAlarm": 3}, "ValidationError", "DatapointsToAlarm"),
-    ({"ComparisonOperator": "GreaterThanUpperThreshold"}, "ValidationError", "anomaly detection"),
 ])
 def test_put_metric_alarm_refuses_what_cloudwatch_refuses(cw, settings, code, part):
     with pytest.raises(ClientError) as error:
         drift_alarm(cw, **settings)
     assert error.value.response["Error"]["Code"] == code
     assert part in error.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("extended, part", [
+    ("90", "The value 90 for parameter ExtendedStatistic is not supported."),
+    ("tm90", "not supported by the local cloud (it evaluates percentiles pNN.NN)"),
+])
+def test_an_extended_statistic_is_refused_in_cloudwatchs_words_or_the_local_clouds(cw, extended, part):
+    with pytest.raises(ClientError) as error:
+        cw.put_metric_alarm(AlarmName="pct", MetricName=METRIC, Namespace=NAMESPACE, ExtendedStatistic=extended,
+                            Period=PERIOD, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    assert error.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert part in error.value.response["Error"]["Message"]
+
+
+def test_an_anomaly_detection_alarm_is_taken_as_aws_takes_it_and_stays_insufficient_data(cw):
+    cw.put_metric_alarm(AlarmName="band", EvaluationPeriods=1, ComparisonOperator="GreaterThanUpperThreshold",
+                        ThresholdMetricId="ad1", Metrics=[
+                            {"Id": "m1", "ReturnData": True, "MetricStat": {"Metric": {
+                                "Namespace": NAMESPACE, "MetricName": METRIC, "Dimensions": DIMENSIONS},
+                                "Period": PERIOD, "Stat": "Maximum"}},
+                            {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)"}])
+    drift_alarm(cw)
+    put(cw, 0.9)
+    state_becomes(cw, "ALARM")  # an alarm on the same metric was evaluated meanwhile
+    assert alarm(cw, "band")["StateValue"] == "INSUFFICIENT_DATA"
 
 
 def test_a_metric_math_alarm_on_the_sum_of_two_metrics(cw):
@@ -201,6 +225,7 @@ def test_a_metric_math_alarm_on_the_sum_of_two_metrics(cw):
                         ComparisonOperator="GreaterThanThreshold", Metrics=[
                             stat("m1", METRIC), stat("m2", "feature_baseline_drift_length"),
                             {"Id": "e1", "Expression": "m1 + m2", "Label": "both", "ReturnData": True}])
+    start_of_a_period()  # both metrics' datapoints in one period, however loaded the machine
     put(cw, 0.3)
     put(cw, 0.1, metric="feature_baseline_drift_length")
     state_becomes(cw, "OK", "either")

@@ -122,6 +122,21 @@ def test_a_presigned_url_is_judged_as_its_signer(cloud, role, bucket, signature)
     assert caught.value.code == 403 and b"<Code>AccessDenied</Code>" in caught.value.read()
 
 
+@pytest.mark.parametrize("signature", ["s3", "s3v4"])
+def test_a_presigned_post_form_is_judged_as_its_signer(cloud, clients, bucket, signature):
+    import requests
+    s3 = boto3.client("s3", endpoint_url=cloud.endpoint_url, region_name=REGION, aws_access_key_id="testing",
+                      aws_secret_access_key="testing", config=Config(signature_version=signature))
+    form = s3.generate_presigned_post(bucket, "uploads/form.txt")
+    posted = requests.post(form["url"], data=form["fields"], files={"file": ("form.txt", b"from a form")}, timeout=10)
+    assert posted.status_code == 204, posted.text
+    assert clients("s3").get_object(Bucket=bucket, Key="uploads/form.txt")["Body"].read() == b"from a form"
+    # Without the form's credential it is an anonymous upload, which the bucket does not allow.
+    fields = {k: v for k, v in form["fields"].items() if k.lower() not in ("awsaccesskeyid", "x-amz-credential")}
+    anonymous = requests.post(form["url"], data=fields, files={"file": ("form.txt", b"x")}, timeout=10)
+    assert anonymous.status_code == 403 and "<Code>AccessDenied</Code>" in anonymous.text
+
+
 def test_an_explicit_deny_answers_with_awss_wording(cloud, role, bucket):
     _, session = role("iam-test-deny", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
                       {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"})
@@ -208,6 +223,28 @@ def test_a_key_in_no_aws_format_is_the_administrator_unless_refused(cloud):
     client = boto3.client("sts", endpoint_url=cloud.endpoint_url, region_name=REGION, aws_access_key_id="testing",
                           aws_secret_access_key="testing")
     assert client.get_caller_identity()["Account"] == ACCOUNT
+
+
+def test_a_users_key_in_another_partition_is_that_user(cloud):
+    admin = {"endpoint_url": cloud.endpoint_url, "region_name": "cn-north-1", "aws_access_key_id": "testing",
+             "aws_secret_access_key": "testing"}
+    iam = boto3.client("iam", **admin)
+    user = iam.create_user(UserName="cn-user")["User"]
+    key = iam.create_access_key(UserName="cn-user")["AccessKey"]
+    sts = boto3.client("sts", endpoint_url=cloud.endpoint_url, region_name="cn-north-1",
+                       aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    assert sts.get_caller_identity()["Arn"] == user["Arn"] == f"arn:aws-cn:iam::{ACCOUNT}:user/cn-user"
+
+
+def test_web_identity_and_saml_calls_are_unsigned_as_in_aws(cloud):
+    from botocore import UNSIGNED
+    sts = boto3.client("sts", endpoint_url=cloud.endpoint_url, region_name=REGION,
+                       config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+    answer = sts.assume_role_with_web_identity(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/web", RoleSessionName="web-user",
+                                               WebIdentityToken="token")
+    assert answer["Credentials"]["AccessKeyId"].startswith("ASIA")
+    # Any other call of the query protocol must be signed.
+    assert refusal(sts.get_caller_identity)[:2] == ("MissingAuthenticationToken", 403)
 
 
 @pytest.mark.parametrize("cloud_settings", [{"iam": {"unknown_keys": "refuse"}}])

@@ -183,8 +183,9 @@ class AlarmEvaluator:
     def evaluate_all(self, now: float) -> None:
         for backend in self.backends():
             for alarm in list(backend.alarms.values()):
-                if alarm.rule is not None:
-                    continue  # a composite alarm: its rule is not evaluated here
+                if alarm.rule is not None or alarm.threshold_metric_id \
+                        or alarm.comparison_operator in BAND_COMPARISONS:
+                    continue  # a composite alarm's rule, an anomaly detection band: not evaluated here
                 try:
                     self.evaluate(backend, alarm, now)
                 except Exception:

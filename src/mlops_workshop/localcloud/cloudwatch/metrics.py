@@ -13,6 +13,8 @@ from typing import Any
 
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100)$")
+# CloudWatch's extended statistics: percentiles, trimmed and winsorized means, trimmed counts and sums, ranks.
+EXTENDED_STATISTIC = re.compile(r"^((p|tm|tc|ts|wm)(\d{1,2}(\.\d{1,10})?|100)|IQM|(TM|TC|TS|WM|PR)\(.+\))$")
 # Functions of metric math evaluated here, by their arity: a number of series, or one array of them.
 FUNCTIONS = ("ABS", "FILL", "MAX", "MIN", "SUM", "AVG", "METRICS")
 SUPPORTED_MATH = "+ - * /, numbers, query ids, ABS(x), FILL(x, number), MAX, MIN, SUM and AVG of [x, y, ...], METRICS()"

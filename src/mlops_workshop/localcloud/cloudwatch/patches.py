@@ -70,12 +70,10 @@ def apply(service: "CloudWatchService") -> None:
 
 def check_alarm(kwargs: dict[str, Any]) -> None:
     """What CloudWatch refuses in a PutMetricAlarm that moto takes, and the metric math this local cloud cannot
-    evaluate (refused rather than an alarm that never changes state)."""
+    evaluate (refused rather than an alarm that never changes state). An anomaly detection alarm is taken as AWS
+    takes it, and stays INSUFFICIENT_DATA: its band needs CloudWatch's trained model (alarms.py does not evaluate it)."""
     comparison = kwargs.get("comparison_operator")
-    if comparison in BAND_COMPARISONS:
-        raise ValidationError(f"The local cloud does not evaluate anomaly detection alarms ({comparison} compares "
-                              f"with an ANOMALY_DETECTION_BAND, which needs CloudWatch's trained model)")
-    if comparison not in COMPARISONS:
+    if comparison not in COMPARISONS and comparison not in BAND_COMPARISONS:
         raise ValidationError(_enum("comparisonOperator", comparison, [*COMPARISONS, *BAND_COMPARISONS]))
     statistic = kwargs.get("statistic")
     if statistic and statistic not in metrics.STATISTICS:
@@ -88,6 +86,8 @@ def check_alarm(kwargs: dict[str, Any]) -> None:
     if kwargs.get("metric_name") and bool(statistic) == bool(extended):
         raise InvalidParameterCombination("Exactly one of the parameters Statistic and ExtendedStatistic must be "
                                           "specified.")
+    if extended and not metrics.EXTENDED_STATISTIC.match(extended):
+        raise InvalidParameterValue(f"The value {extended} for parameter ExtendedStatistic is not supported.")
     if extended and not metrics.PERCENTILE.match(extended):
         raise InvalidParameterValue(f"The value {extended} for parameter ExtendedStatistic is not supported by the "
                                     f"local cloud (it evaluates percentiles pNN.NN).")
@@ -104,8 +104,13 @@ def check_alarm(kwargs: dict[str, Any]) -> None:
     if period and int(period) not in (10, 20, 30) and int(period) % 60:
         raise ValidationError(f"The value {period} for parameter Period is not supported: use 10, 20, 30 or a "
                               f"multiple of 60.")
-    if queries:
+    if queries and not anomaly_detection(kwargs.get("comparison_operator"), kwargs.get("threshold_metric_id")):
         _check_math(queries)
+
+
+def anomaly_detection(comparison: str | None, threshold_metric_id: str | None) -> bool:
+    """An alarm on an anomaly detection band (its threshold is a band query, not a number)."""
+    return comparison in BAND_COMPARISONS or bool(threshold_metric_id)
 
 
 def _check_math(queries: list[Any]) -> None:

@@ -54,9 +54,19 @@ def service(name: str, account: str) -> Principal:
     return Principal("service", name, account, name=name, service=name)
 
 
-def _iam(account: str) -> Any:
+def _iam(account: str, partition: str = "aws") -> Any:
     from moto.iam.models import iam_backends
-    return iam_backends[account]["aws"]
+    return iam_backends[account][partition]
+
+
+def _partitions(account: str) -> list[str]:
+    """The partitions whose IAM holds something in this account ("aws" first: the one the workshop runs in)."""
+    from moto.iam.models import iam_backends
+    return ["aws", *(p for p in dict.keys(iam_backends[account]) if p != "aws")]
+
+
+def _partition(arn: str) -> str:
+    return arn.split(":", 2)[1] if arn.startswith("arn:") else "aws"
 
 
 def _sts(account: str) -> Any:
@@ -98,7 +108,9 @@ def resolve(account: str, key: str, token: str | None, administrator_keys: set[s
         return Principal("role-session", assumed.arn, account, name=role_arn.rsplit("/", 1)[-1], role_arn=role_arn,
                          session_name=assumed.session_name, access_key=key,
                          user_id=f"{role_id}:{assumed.session_name}", tags=tags)
-    user = _iam(account).get_user_from_access_key_id(key) if AWS_KEY.match(key) else None
+    user = next((found for partition in _partitions(account)
+                 if (found := _iam(account, partition).get_user_from_access_key_id(key)) is not None),
+                None) if AWS_KEY.match(key) else None
     if user is not None:
         access = next((k for k in user.access_keys if k.access_key_id == key), None)
         if access is None or access.status != "Active":
@@ -113,7 +125,7 @@ def resolve(account: str, key: str, token: str | None, administrator_keys: set[s
 
 def policies_of(principal: Principal, session_policy: str | None = None) -> Policies:
     """The identity policies, permissions boundary and session policy the principal's calls are judged by."""
-    backend = _iam(principal.account)
+    backend = _iam(principal.account, _partition(principal.arn))
     if principal.kind == "role-session":
         found = role(principal.account, principal.role_arn or "")
         if found is None:

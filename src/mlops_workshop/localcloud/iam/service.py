@@ -67,6 +67,8 @@ log = logging.getLogger("mlops_workshop.localcloud.iam")
 SESSION_RENEWAL_S = 900
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 # The errors a service gives when a role passed to it does not trust it (what AWS answers on the create call).
+# The STS calls AWS answers without a signature (moto's server routes them by their Action the same way).
+UNSIGNED_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
 TRUST_ERRORS = {
     "lambda.amazonaws.com": ("InvalidParameterValueException", 400,
                              "The role defined for the function cannot be assumed by Lambda."),
@@ -170,6 +172,11 @@ class IamService(Service):
             return None   # git without a credential helper: the administrator (the workshop's own pushes)
         if git:
             req = self._as_git_operation(req)
+        action = _query_action(req) if key is None and not req.service else ""
+        if action in UNSIGNED_ACTIONS:
+            return None   # STS's web-identity and SAML calls are unsigned: the token is their credential
+        if action:
+            return refusal("missing", "query")   # any other call of the query protocol must be signed
         op = self._operation(req)
         protocol = op.protocol if op else _guess_protocol(req)
         query_compatible = bool(op and op.query_compatible)
@@ -228,6 +235,12 @@ class IamService(Service):
             req.service = req.service or "s3"
             token = (req.query.get("x-amz-security-token") or req.query.get("X-Amz-Security-Token") or [None])[0]
             return v2, token or req.headers.get("x-amz-security-token")
+        if req.method == "POST" and req.headers.get("content-type", "").startswith("multipart/form-data"):
+            fields = _post_policy_fields(req)   # S3's browser-based upload: the form's policy is signed
+            key = (fields.get("x-amz-credential", "").split("/", 1)[0] or fields.get("awsaccesskeyid"))
+            if key:
+                req.service = req.service or "s3"
+                return key, fields.get("x-amz-security-token")
         if git and header.lower().startswith("basic "):
             try:
                 user, _, _password = base64.b64decode(header[6:]).decode().partition(":")
@@ -707,3 +720,26 @@ def to_aws_request(prepared: Any) -> AwsRequest:
     action = target.rsplit(".", 1)[1] if target and "." in target else None
     return AwsRequest(signing, action, region, prepared.method, unquote(url.path), headers, body,
                       parse_qs(url.query, keep_blank_values=True))
+
+
+def _query_action(req: AwsRequest) -> str:
+    """The Action of a call in the query protocol (STS, IAM, CloudFormation: a form posted to /), else ""."""
+    if req.path not in ("", "/"):
+        return ""
+    form = parse_qs(req.body.decode("utf-8", "replace")) if req.method == "POST" and req.body else {}
+    return (form.get("Action") or req.query.get("Action") or [""])[0]
+
+
+def _post_policy_fields(req: AwsRequest) -> dict[str, str]:
+    """The credential fields of an S3 POST form (multipart/form-data), lower-cased; the file part is not read."""
+    import email.parser
+    import email.policy
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + req.headers["content-type"].encode("latin-1") + b"\r\n\r\n" + req.body)
+    fields: dict[str, str] = {}
+    for part in message.iter_parts() if message.is_multipart() else ():
+        name = (part.get_param("name", header="content-disposition") or "").lower()
+        if name in ("x-amz-credential", "awsaccesskeyid", "x-amz-security-token"):
+            fields[name] = part.get_content().strip() if isinstance(part.get_content(), str) \
+                else part.get_payload(decode=True).decode("utf-8", "replace").strip()
+    return fields
