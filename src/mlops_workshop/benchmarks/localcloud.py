@@ -18,8 +18,9 @@ saving    the median round trip of a call that writes (SSM PutParameter) with th
 iam       judging a call (its operation, actions, resources, the role's policies, the decision) for the kinds of
           calls the pipeline makes, by a role session with a least-privilege policy, at the median; target <= 1 ms.
 pipeline  (--pipeline) the main job from an empty folder with the state kept and not kept, and with IAM off (setting
-          iam: off), --rounds times each in turn, medians compared; targets: within 10 % of each other. Then the restart: the daemon stopped and started again on
-          the folder of that full run, until it answers with both endpoints serving; target <= 3 s.
+          iam: off), --rounds times each in turn, medians compared; targets: within 10 % of each other. Then the
+          restart: the daemon stopped and started again on the folder of that full run, until it answers with both
+          endpoints serving; target <= 3 s.
 
 In a program: ``with LocalCloud(".state/bench", port=0) as cloud: localcloud.benchmark_training(cloud)``.
 """
@@ -235,8 +236,8 @@ def benchmark_ready(starts: int = 3, show: bool = True) -> dict[str, Any]:
         print(f"ready: a new local cloud answers in {result['ready_median_s']:.2f} s (median of {starts}: "
               f"{', '.join(f'{v:.2f}' for v in ready)}; target <= {TARGET_READY_S:.0f} s: "
               f"{'met' if result['met'] else 'NOT met'}); every service installed after "
-              f"{statistics.median(complete):.2f} s (CloudFormation, Step Functions and Application Auto Scaling load in the background, "
-              f"or on their first call)")
+              f"{statistics.median(complete):.2f} s (CloudFormation, Step Functions and Application Auto Scaling "
+              f"load in the background, or on their first call)")
     return result
 
 

@@ -3,10 +3,11 @@
 moto keeps its state in memory and has no persistence of its own, so the cloud pickles it: every moto backend in
 use, beside what each service keeps of its own (`Service.snapshot()`). It is one snapshot in two parts: the lazy
 services' (CloudFormation, Step Functions and Application Auto Scaling, whose moto modules take seconds to import)
-and everything else. The lazy part refers to objects of the other by their place in its pickle, so the two are one state, and a start loads
-the lazy part only when one of those services is first used (or in the background right after): a cloud that kept
-a whole pipeline run answers, endpoints serving, in seconds. S3 object bodies and other large byte strings go to
-content-addressed files under `state/blobs/`, written once, so a snapshot stays small however much the buckets hold.
+and everything else. The lazy part refers to objects of the other by their place in its pickle, so the two are one
+state, and a start loads the lazy part only when one of those services is first used (or in the background right
+after): a cloud that kept a whole pipeline run answers, endpoints serving, in seconds. S3 object bodies and other
+large byte strings go to content-addressed files under `state/blobs/`, written once, so a snapshot stays small
+however much the buckets hold.
 
 A background thread saves at most every `persist_interval_s` (setting, default 1 s) while the cloud is busy (a call
 that writes, or work in the background), skipping the write when nothing changed. The setting `persist: false`

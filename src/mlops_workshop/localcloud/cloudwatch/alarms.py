@@ -69,6 +69,11 @@ class Config:
     statistic: str | None
 
 
+def anomaly_detection(comparison: str | None, threshold_metric_id: str | None) -> bool:
+    """An alarm on an anomaly detection band (its threshold is a band query, not a number)."""
+    return comparison in BAND_COMPARISONS or bool(threshold_metric_id)
+
+
 def config_of(alarm: Any) -> Config:
     periods = int(alarm.evaluation_periods)
     return Config(alarm.comparison_operator, float(alarm.threshold), periods,
@@ -183,8 +188,7 @@ class AlarmEvaluator:
     def evaluate_all(self, now: float) -> None:
         for backend in self.backends():
             for alarm in list(backend.alarms.values()):
-                if alarm.rule is not None or alarm.threshold_metric_id \
-                        or alarm.comparison_operator in BAND_COMPARISONS:
+                if alarm.rule is not None or anomaly_detection(alarm.comparison_operator, alarm.threshold_metric_id):
                     continue  # a composite alarm's rule, an anomaly detection band: not evaluated here
                 try:
                     self.evaluate(backend, alarm, now)

@@ -16,7 +16,7 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 
 from . import metrics
-from .alarms import BAND_COMPARISONS, COMPARISONS, TREATMENTS, record
+from .alarms import BAND_COMPARISONS, COMPARISONS, TREATMENTS, anomaly_detection, record
 
 if TYPE_CHECKING:
     from .service import CloudWatchService
@@ -71,7 +71,8 @@ def apply(service: "CloudWatchService") -> None:
 def check_alarm(kwargs: dict[str, Any]) -> None:
     """What CloudWatch refuses in a PutMetricAlarm that moto takes, and the metric math this local cloud cannot
     evaluate (refused rather than an alarm that never changes state). An anomaly detection alarm is taken as AWS
-    takes it, and stays INSUFFICIENT_DATA: its band needs CloudWatch's trained model (alarms.py does not evaluate it)."""
+    takes it, and stays INSUFFICIENT_DATA: its band needs CloudWatch's trained model (alarms.py does not evaluate
+    it)."""
     comparison = kwargs.get("comparison_operator")
     if comparison not in COMPARISONS and comparison not in BAND_COMPARISONS:
         raise ValidationError(_enum("comparisonOperator", comparison, [*COMPARISONS, *BAND_COMPARISONS]))
@@ -106,11 +107,6 @@ def check_alarm(kwargs: dict[str, Any]) -> None:
                               f"multiple of 60.")
     if queries and not anomaly_detection(kwargs.get("comparison_operator"), kwargs.get("threshold_metric_id")):
         _check_math(queries)
-
-
-def anomaly_detection(comparison: str | None, threshold_metric_id: str | None) -> bool:
-    """An alarm on an anomaly detection band (its threshold is a band query, not a number)."""
-    return comparison in BAND_COMPARISONS or bool(threshold_metric_id)
 
 
 def _check_math(queries: list[Any]) -> None:

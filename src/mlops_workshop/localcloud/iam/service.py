@@ -66,9 +66,9 @@ log = logging.getLogger("mlops_workshop.localcloud.iam")
 # A kept session is renewed when less than this many seconds of it remain (session_credentials).
 SESSION_RENEWAL_S = 900
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
-# The errors a service gives when a role passed to it does not trust it (what AWS answers on the create call).
 # The STS calls AWS answers without a signature (moto's server routes them by their Action the same way).
 UNSIGNED_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
+# The errors a service gives when a role passed to it does not trust it (what AWS answers on the create call).
 TRUST_ERRORS = {
     "lambda.amazonaws.com": ("InvalidParameterValueException", 400,
                              "The role defined for the function cannot be assumed by Lambda."),
@@ -731,7 +731,7 @@ def _query_action(req: AwsRequest) -> str:
 
 
 def _post_policy_fields(req: AwsRequest) -> dict[str, str]:
-    """The credential fields of an S3 POST form (multipart/form-data), lower-cased; the file part is not read."""
+    """The credential fields of an S3 POST form (multipart/form-data), by their lower-cased names."""
     import email.parser
     import email.policy
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
@@ -740,6 +740,6 @@ def _post_policy_fields(req: AwsRequest) -> dict[str, str]:
     for part in message.iter_parts() if message.is_multipart() else ():
         name = (part.get_param("name", header="content-disposition") or "").lower()
         if name in ("x-amz-credential", "awsaccesskeyid", "x-amz-security-token"):
-            fields[name] = part.get_content().strip() if isinstance(part.get_content(), str) \
-                else part.get_payload(decode=True).decode("utf-8", "replace").strip()
+            content = part.get_content()
+            fields[name] = (content if isinstance(content, str) else content.decode("utf-8", "replace")).strip()
     return fields

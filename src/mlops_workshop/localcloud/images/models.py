@@ -29,6 +29,14 @@ class ImageRef:
     def is_ecr(self) -> bool:
         return bool(self.registry and ECR_HOST_MARK in self.registry)
 
+    @property
+    def ecr_registry(self) -> tuple[str, str] | None:
+        """The ECR registry's account and region (None: not an ECR image)."""
+        if not self.is_ecr or not self.registry:
+            return None
+        account, rest = self.registry.split(ECR_HOST_MARK, 1)
+        return account, rest.split(".", 1)[0]
+
 
 def parse_image_uri(uri: str) -> ImageRef:
     """`123456789012.dkr.ecr.us-east-1.amazonaws.com/abalone:latest` -> registry, repository, tag/digest."""

@@ -52,10 +52,9 @@ def _entries(config: Any) -> Iterator[tuple[str, str, str]]:
 
 def publishes(ref: ImageRef) -> bool:
     """Whether `ref` names an image in the registry AWS publishes its repository from."""
-    if not ref.is_ecr or not ref.registry:
+    if ref.ecr_registry is None:
         return False
-    account, rest = ref.registry.split(".dkr.ecr.", 1)
-    region = rest.split(".", 1)[0]
+    account, region = ref.ecr_registry
     return account in registries().get(ref.repository, {}).get(region, frozenset())
 
 

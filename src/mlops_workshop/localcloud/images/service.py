@@ -369,11 +369,8 @@ class ImagesService(Service):
 
 
 def _registry(ref: ImageRef, region: str) -> tuple[str | None, str]:
-    """The ECR registry's account and region of an image (None: not an ECR image)."""
-    if not ref.is_ecr or not ref.registry:
-        return None, region
-    account, rest = ref.registry.split(".dkr.ecr.", 1)
-    return account, rest.split(".", 1)[0]
+    """The ECR registry's account and region of an image (None and `region`: not an ECR image)."""
+    return ref.ecr_registry or (None, region)
 
 
 def _command(image: ResolvedImage, entrypoint: list[str] | None, arguments: list[str] | None) -> list[str]:
