@@ -127,10 +127,15 @@ def run_case(statement: TemplateStatement, work: Path, progress: Callable[[str],
     finally:
         if stop:
             lifecycle.stop(folder)
-    if not stop:
-        time.sleep(FLUSH_SECONDS + 0.5)   # the running cloud writes its decisions every second
-    outcome.denied = sorted({d["action"] for d in DecisionLog(folder / "iam" / "decisions").read()
-                             if not d.get("allowed") and d.get("action") and _granted(d["action"], statement)})
+    log = DecisionLog(folder / "iam" / "decisions")
+    # A running cloud writes its decisions every second, later under load: wait for the refusal a while.
+    deadline = time.monotonic() + (0 if stop else FLUSH_SECONDS * 10)
+    while True:
+        outcome.denied = sorted({d["action"] for d in log.read()
+                                 if not d.get("allowed") and d.get("action") and _granted(d["action"], statement)})
+        if outcome.denied or time.monotonic() >= deadline:
+            break
+        time.sleep(FLUSH_SECONDS / 2)
     if outcome.stage:
         outcome.verdict = (PROVEN if names_an_action(outcome.reason, statement) else
                            "denied in the log only" if outcome.denied else "stopped otherwise")

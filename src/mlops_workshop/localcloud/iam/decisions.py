@@ -73,7 +73,9 @@ class DecisionLog:
         found: list[dict[str, Any]] = []
         for path in paths:
             if path.exists():
-                found += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+                lines = path.read_text(encoding="utf-8").split("\n")
+                # The last piece is a line another process is still writing, or empty.
+                found += [json.loads(line) for line in lines[:-1] if line]
         return found
 
     def _run(self) -> None:
