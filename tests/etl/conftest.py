@@ -48,12 +48,12 @@ def find_python39():
 
 
 @functools.lru_cache(maxsize=None)
-def _find_python39(require_modules=()):
-    """A working Python 3.9 interpreter (PYTHON39 overrides), optionally one that can import require_modules."""
+def _find_python39():
+    """A working Python 3.9 interpreter (PYTHON39 overrides)."""
     candidates = [os.environ.get("PYTHON39"), shutil.which("python3.9")]
     candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")))
     candidates += ["/usr/bin/python3.9", "/usr/local/bin/python3.9"]
-    check = "import sys; assert sys.version_info[:2] == (3, 9)" + "".join(f"; import {m}" for m in require_modules)
+    check = "import sys; assert sys.version_info[:2] == (3, 9)"
     for candidate in filter(None, candidates):
         try:
             result = subprocess.run([candidate, "-c", check], capture_output=True, timeout=60)

@@ -1,5 +1,6 @@
 """etl/preprocess.py run as Glue runs it: a separate process with `--NAME value` arguments, here against a moto
-server (AWS_ENDPOINT_URL), under this Python and under a Python 3.9 like Glue's when one is installed."""
+server (AWS_ENDPOINT_URL), under this Python and under Glue's Python shell (Python 3.9 and its analytics set) where
+the machine has python3.9."""
 
 import os
 import re
@@ -10,6 +11,8 @@ import boto3
 import pytest
 
 from mlops_workshop.config import WorkshopNames
+from mlops_workshop.localcloud import pythons
+from mlops_workshop.localcloud.glue.environment import GLUE_PYTHON, library_set_folder
 
 NAMES = WorkshopNames()
 INPUT_BUCKET = NAMES.data_bucket
@@ -43,25 +46,25 @@ def keys_under(client, prefix):
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
 
-def run_job(python, script, endpoint, input_prefix, output_prefix):
+def run_job(python, script, endpoint, input_prefix, output_prefix, path=None):
     argv = GLUE_EXTRA_ARGUMENTS + [
         "--S3_INPUT_BUCKET", INPUT_BUCKET,
         "--S3_INPUT_KEY_PREFIX", input_prefix,
         "--S3_OUTPUT_BUCKET", OUTPUT_BUCKET,
         "--S3_OUTPUT_KEY_PREFIX=" + output_prefix,
     ]
-    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint)
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, **({"PYTHONPATH": path} if path else {}))
     return subprocess.run([python, str(script)] + argv, env=env, capture_output=True, text=True, timeout=300)
 
 
-def check_job_process(python, script, endpoint, s3, name):
-    done = run_job(python, script, endpoint, "input/raw", f"{name}/ok")
+def check_job_process(python, script, endpoint, s3, name, path=None):
+    done = run_job(python, script, endpoint, "input/raw", f"{name}/ok", path)
     assert done.returncode == 0, done.stderr
     assert "[preprocess] 4177 rows checked" in done.stdout
     assert "[preprocess] done: outputs under s3://" in done.stdout
     assert keys_under(s3, f"{name}/ok/") == [f"{name}/ok/{output}" for output in OUTPUTS]
 
-    failed = run_job(python, script, endpoint, "bad", f"{name}/bad")
+    failed = run_job(python, script, endpoint, "bad", f"{name}/bad", path)
     assert failed.returncode != 0
     assert f"ERROR: input s3://{INPUT_BUCKET}/bad/abalone.csv does not match" in failed.stderr
     # Glue reports the uncaught exception's message as the run's ErrorMessage.
@@ -76,15 +79,14 @@ def test_job_runs_as_a_process_against_a_moto_server(repo_root, moto_endpoint, s
     check_job_process(sys.executable, repo_root / "etl" / "preprocess.py", moto_endpoint, s3, "current")
 
 
-def test_job_runs_under_python39_as_in_glue(repo_root, moto_endpoint, s3, find_python39):
-    python = find_python39(require_modules=("boto3", "pandas", "numpy"))
-    if python is None:
-        pytest.skip(
-            "no Python 3.9 with boto3, pandas and numpy (Glue's Python-shell runtime); set PYTHON39 to one to run "
-            "the job under it"
-        )
+def test_job_runs_under_python39_as_in_glue(repo_root, moto_endpoint, s3):
+    """Under Glue's Python shell as the local cloud provides it: Python 3.9 with the analytics library set."""
+    python = pythons.interpreter(GLUE_PYTHON)
+    if not python.exact:
+        pytest.skip(f"no python3.9 on PATH (Glue's Python-shell runtime): {python.describe()}")
+    site = library_set_folder("analytics", python)["site"]
     script = repo_root / "etl" / "preprocess.py"
-    check_job_process(python, script, moto_endpoint, s3, "python39")
+    check_job_process(python.path, script, moto_endpoint, s3, "python39", site)
     # The seed gives the same files under Glue's older pandas and numpy as here.
     assert run_job(sys.executable, script, moto_endpoint, "input/raw", "here/ok").returncode == 0
     for output in OUTPUTS:
