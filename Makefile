@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # A worker per core and one more, since many tests wait on servers, schedules and jobs (measured: 855 s with 2
 # workers on 2 cores, 697 s with 3); tests/conftest.py keeps the ones that share a set-up together.
-WORKERS := $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
+WORKERS = $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
 PYTEST_ARGS ?= -n $(WORKERS) --dist loadgroup
 # checkov pins an older boto3 than this project's, so the template security scan gets an environment of its own.
 CHECKOV_VENV ?= .venv-checkov

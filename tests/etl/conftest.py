@@ -1,16 +1,14 @@
-"""Fixtures for the data module and the Glue ETL job: the script loaded as a module, the data, a moto server."""
+"""Fixtures for the data module and the Glue ETL job: the script loaded as a module, the data, a moto server, Glue's
+Python."""
 
-import functools
-import glob
 import importlib.util
-import os
-import shutil
-import subprocess
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from mlops_workshop import data
+from mlops_workshop.localcloud import pythons
+from mlops_workshop.localcloud.glue.environment import GLUE_PYTHON
 
 
 @pytest.fixture(scope="session")
@@ -43,22 +41,9 @@ def moto_endpoint():
 
 
 @pytest.fixture(scope="session")
-def find_python39():
-    return _find_python39
-
-
-@functools.lru_cache(maxsize=None)
-def _find_python39():
-    """A working Python 3.9 interpreter (PYTHON39 overrides)."""
-    candidates = [os.environ.get("PYTHON39"), shutil.which("python3.9")]
-    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")))
-    candidates += ["/usr/bin/python3.9", "/usr/local/bin/python3.9"]
-    check = "import sys; assert sys.version_info[:2] == (3, 9)"
-    for candidate in filter(None, candidates):
-        try:
-            result = subprocess.run([candidate, "-c", check], capture_output=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if result.returncode == 0:
-            return candidate
-    return None
+def glue_python():
+    """The Python 3.9 Glue's Python shell runs on, as the local cloud finds it (python3.9 on PATH); skips without."""
+    python = pythons.interpreter(GLUE_PYTHON)
+    if not python.exact:
+        pytest.skip(f"no python3.9 on PATH (Glue's Python-shell runtime): {python.describe()}")
+    return python

@@ -11,8 +11,7 @@ import boto3
 import pytest
 
 from mlops_workshop.config import WorkshopNames
-from mlops_workshop.localcloud import pythons
-from mlops_workshop.localcloud.glue.environment import GLUE_PYTHON, library_set_folder
+from mlops_workshop.localcloud.glue.environment import library_set_folder
 
 NAMES = WorkshopNames()
 INPUT_BUCKET = NAMES.data_bucket
@@ -79,14 +78,11 @@ def test_job_runs_as_a_process_against_a_moto_server(repo_root, moto_endpoint, s
     check_job_process(sys.executable, repo_root / "etl" / "preprocess.py", moto_endpoint, s3, "current")
 
 
-def test_job_runs_under_python39_as_in_glue(repo_root, moto_endpoint, s3):
+def test_job_runs_under_python39_as_in_glue(repo_root, moto_endpoint, s3, glue_python):
     """Under Glue's Python shell as the local cloud provides it: Python 3.9 with the analytics library set."""
-    python = pythons.interpreter(GLUE_PYTHON)
-    if not python.exact:
-        pytest.skip(f"no python3.9 on PATH (Glue's Python-shell runtime): {python.describe()}")
-    site = library_set_folder("analytics", python)["site"]
+    site = library_set_folder("analytics", glue_python)["site"]
     script = repo_root / "etl" / "preprocess.py"
-    check_job_process(python.path, script, moto_endpoint, s3, "python39", site)
+    check_job_process(glue_python.path, script, moto_endpoint, s3, "python39", site)
     # The seed gives the same files under Glue's older pandas and numpy as here.
     assert run_job(sys.executable, script, moto_endpoint, "input/raw", "here/ok").returncode == 0
     for output in OUTPUTS:
